@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=256, ge=1)
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     num_threads: int | None = None
+    quantize: Literal["none", "dynamic_int8"] = "dynamic_int8"
     host: str = "127.0.0.1"
     port: int = 3000
 

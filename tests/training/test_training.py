@@ -1,0 +1,121 @@
+"""The multi-task model, masked losses, calibration and a tracked run into a temporary registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.args import DataSource, TrainingConfig, load_training_config
+from training.calibration import recall_threshold, review_cut
+from training.data_mix import load_training_data, targets
+from training.trainer import Trainer
+from triage import ConfigError, LabelledRecord, load_taxonomy
+
+
+def tiny_config(base: Path, data: dict[str, Path], **overrides: object) -> TrainingConfig:
+    values: dict[str, object] = {
+        "base_model": str(base),
+        "sources": [DataSource(name="tiny", train=data["train"], dev=data["dev"], test=data["test"])],
+        "max_length": 64, "trainable_top_layers": 1, "epochs": 2, "batch_size": 4, "seed": 3,
+    }
+    values.update(overrides)
+    return TrainingConfig.model_validate(values)
+
+
+def test_unknown_fields_are_masked_not_negative() -> None:
+    tax = load_taxonomy()
+    records = [
+        LabelledRecord(id="a", text="x", category="service_attitude", known=frozenset({"category"})),
+        LabelledRecord(id="b", text="y", urgency_flags=("fund_safety",), known=frozenset({"urgency_flags"})),
+    ]
+    split = targets(records, [1.0, 1.0], tax)
+    assert split.category.tolist() == [0, -1]
+    assert split.flag_mask[0].sum() == 0 and split.flag_mask[1].sum() == len(tax.flag_names)
+    assert split.flags[1, tax.flag_names.index("fund_safety")] == 1
+    assert split.department_mask.sum() == 0 and split.owner.tolist() == [-1, -1]
+
+
+def test_masked_loss_ignores_unknown_fields(tiny_base: Path, tiny_data: dict[str, Path]) -> None:
+    tax = load_taxonomy()
+    cfg = tiny_config(tiny_base, tiny_data)
+    trainer = Trainer(cfg, tax, load_training_data(cfg, tax), progress=False)
+    records = [LabelledRecord(id="a", text="x", category="service_attitude", known=frozenset({"category"}))]
+    split = targets(records, [1.0], tax)
+
+    class Logits:
+        category = torch.zeros(1, 3)
+        flags = torch.full((1, 4), 5.0)  # confidently "raised": would cost a lot if unknown counted as negative
+        departments = torch.full((1, 6), 5.0)
+
+    loss = trainer.loss(Logits(), split, [0])
+    expected = torch.nn.functional.cross_entropy(torch.zeros(1, 3), torch.tensor([0]), label_smoothing=0.05)
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_training_is_deterministic_and_calibrated(tiny_base: Path, tiny_data: dict[str, Path]) -> None:
+    tax = load_taxonomy()
+    cfg = tiny_config(tiny_base, tiny_data)
+    data = load_training_data(cfg, tax)
+    first = Trainer(cfg, tax, data, progress=False).fit()
+    second = Trainer(cfg, tax, data, progress=False).fit()
+    assert first.dev_metrics == second.dev_metrics
+    cal = first.model.spec.calibration
+    assert set(cal.flag_thresholds) == set(tax.flag_names)
+    assert cal.category_temperature > 0
+    assert "category_macro_f1" in first.test_metrics
+
+
+def test_full_fine_tune_mode_runs(tiny_base: Path, tiny_data: dict[str, Path]) -> None:
+    tax = load_taxonomy()
+    cfg = tiny_config(tiny_base, tiny_data, trainable_top_layers="all", epochs=1)
+    result = Trainer(cfg, tax, load_training_data(cfg, tax), progress=False).fit()
+    assert result.model.spec.training["depth_cached"] == 0
+
+
+def test_recall_threshold_keeps_recall() -> None:
+    scores = np.array([0.9, 0.2, 0.35, 0.6, 0.05])
+    positive = np.array([1, 0, 1, 1, 0])
+    t = recall_threshold(scores, positive, 0.98)
+    assert ((scores >= t) & (positive == 1)).sum() == 3
+
+
+def test_review_cut_reaches_accuracy_target() -> None:
+    conf = np.array([0.99, 0.95, 0.9, 0.6, 0.5])
+    correct = np.array([1, 1, 1, 0, 1])
+    assert review_cut(conf, correct, 0.95) == pytest.approx(0.9)
+
+
+def test_config_errors_are_clear(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("sources: [{name: x}]\n")
+    with pytest.raises(ConfigError, match="train split"):
+        load_training_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_training_config(tmp_path / "missing.yaml")
+
+
+def test_tracked_run_registers_champion_then_challenger(
+    tiny_base: Path, tiny_data: dict[str, Path], isolated_state: Path
+) -> None:
+    from training.tracking import train_tracked
+    from triage._registry import resolve_model
+
+    cfg = tiny_config(tiny_base, tiny_data, epochs=1, max_steps=2)
+    first = train_tracked(cfg, progress=False)
+    assert (first.version, first.alias) == ("1", "champion")
+    second = train_tracked(cfg, progress=False)
+    assert (second.version, second.alias) == ("2", "challenger")
+    champion = resolve_model("champion")
+    assert champion.model_version == "complaint-triage/1"
+    assert (champion.folder / "triage_model.json").is_file()
+    challenger = resolve_model("models:/complaint-triage@challenger")
+    assert challenger.version == "2"
+
+    import mlflow
+
+    run = mlflow.get_run(first.run_id)
+    assert "final_dev_category_macro_f1" in run.data.metrics
+    assert any(k.startswith("data.tiny.") for k in run.data.tags)

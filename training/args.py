@@ -1,0 +1,91 @@
+"""The knobs of a training run: one typed object, loaded from a YAML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from triage import ConfigError
+
+
+class DataSource(BaseModel):
+    """One labelled source in the training mix, with its splits and sampling weight."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    train: Path | None = None
+    dev: Path | None = None
+    test: Path | None = None
+    weight: float = Field(default=1.0, ge=0.0)
+    max_train: int | None = Field(default=None, ge=1)
+
+
+class TrainingConfig(BaseModel):
+    """Base model, data mix, sequence length, schedule, seed and device of a run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "default"
+    base_model: str = "default"
+    taxonomy: Path | None = None
+    sources: list[DataSource] = Field(min_length=1)
+
+    max_length: int = Field(default=256, ge=16, le=512)
+    trainable_top_layers: int | Literal["all"] = 2
+    freeze_word_embeddings: bool = True
+    keep_layers: int | None = Field(default=None, ge=1)
+
+    epochs: int = Field(default=8, ge=1)
+    batch_size: int = Field(default=16, ge=1)
+    learning_rate: float = Field(default=5e-5, gt=0)
+    head_learning_rate: float = Field(default=1e-3, gt=0)
+    weight_decay: float = 0.01
+    warmup_ratio: float = Field(default=0.06, ge=0, le=0.5)
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    loss_weights: dict[str, float] = Field(
+        default_factory=lambda: {"category": 1.0, "flags": 1.0, "departments": 1.0, "owner": 0.5}
+    )
+    early_stopping_patience: int = Field(default=3, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)
+
+    seed: int = 13
+    device: str = "auto"
+    num_threads: int | None = None
+
+    fund_safety_recall_target: float = Field(default=0.98, gt=0, le=1)
+    review_accuracy_target: float = Field(default=0.95, gt=0, le=1)
+
+    register: bool = True
+    registered_model_name: str | None = None
+
+    @field_validator("sources")
+    @classmethod
+    def _has_training_data(cls, v: list[DataSource]) -> list[DataSource]:
+        if not any(s.train for s in v):
+            raise ValueError("at least one source needs a train split")
+        if not any(s.dev for s in v):
+            raise ValueError("at least one source needs a dev split (calibration, early stopping)")
+        return v
+
+
+def load_training_config(path: str | Path) -> TrainingConfig:
+    """Read a YAML config; relative data paths are taken from the current directory."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"training config not found: {file}")
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping at the top level")
+    try:
+        return TrainingConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{file}: {loc}: {str(err['msg']).removeprefix('Value error, ')}") from exc

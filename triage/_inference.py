@@ -1,0 +1,310 @@
+"""The one inference object: complaints in, contract predictions out.
+
+The CLI, the BentoML service, batch scoring and evaluation all call ``Triager``; nothing
+else turns model outputs into predictions.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from triage._modeling import Calibration, TriageModel, load_triage_model
+from triage._schema import (
+    CategoryResult,
+    Complaint,
+    DepartmentScore,
+    Entity,
+    Prediction,
+    SlaResult,
+    Span,
+    UrgencyFlagResult,
+    UrgencyResult,
+)
+from triage._taxonomy import Taxonomy
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How the inference object runs: batch size, threads, the fast path."""
+
+    batch_size: int = 32
+    num_threads: int | None = None
+    quantize: Literal["none", "dynamic_int8"] = "none"
+    device: str = "auto"
+    evidence_fallback: bool = True
+
+
+@dataclass
+class HeadProbabilities:
+    """Calibrated probabilities per head, one row per text, in input order."""
+
+    category: np.ndarray
+    flags: np.ndarray
+    departments: np.ndarray
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = x - x.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))  # type: ignore[no-any-return]
+
+
+def calibrated_probabilities(
+    category: np.ndarray, flags: np.ndarray, departments: np.ndarray, cal: Calibration
+) -> HeadProbabilities:
+    """Apply the per-head temperatures fitted on the dev split."""
+    return HeadProbabilities(
+        category=_softmax(category / cal.category_temperature),
+        flags=_sigmoid(flags / cal.flag_temperature),
+        departments=_sigmoid(departments / cal.department_temperature),
+    )
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class Triager:
+    """Loads a trained model once and triages complaints in length-sorted batches."""
+
+    def __init__(
+        self,
+        model: TriageModel,
+        tokenizer: Any,
+        *,
+        model_version: str,
+        taxonomy: Taxonomy | None = None,
+        options: InferenceOptions | None = None,
+        text_pipeline: Any | None = None,
+    ) -> None:
+        from triage.text import TextPipeline
+
+        self.options = options or InferenceOptions()
+        if self.options.num_threads:
+            torch.set_num_threads(self.options.num_threads)
+        self.device = resolve_device(self.options.device)
+        self.spec = model.spec
+        self.taxonomy = taxonomy or Taxonomy.model_validate(model.spec.taxonomy)
+        self._check_taxonomy()
+        if self.options.quantize == "dynamic_int8" and self.device.type == "cpu":
+            model = torch.ao.quantization.quantize_dynamic(  # type: ignore[attr-defined]
+                model, {torch.nn.Linear}, dtype=torch.qint8
+            )
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.model_version = model_version
+        self.text = text_pipeline or TextPipeline()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_folder(
+        cls,
+        folder: str | Path,
+        *,
+        model_version: str | None = None,
+        taxonomy: Taxonomy | None = None,
+        options: InferenceOptions | None = None,
+    ) -> Triager:
+        model, tokenizer = load_triage_model(Path(folder))
+        return cls(
+            model,
+            tokenizer,
+            model_version=model_version or f"local:{Path(folder).name}",
+            taxonomy=taxonomy,
+            options=options,
+        )
+
+    def _check_taxonomy(self) -> None:
+        from triage._errors import ConfigError
+
+        tax, spec = self.taxonomy, self.spec
+        for what, have, want in (
+            ("categories", tax.category_names, spec.categories),
+            ("urgency flags", tax.flag_names, spec.flags),
+            ("departments", tax.department_names, spec.departments),
+        ):
+            if list(have) != list(want):
+                raise ConfigError(
+                    f"the configured taxonomy's {what} {have} differ from the model's {want}: "
+                    "retrain the model for the new taxonomy"
+                )
+
+    # -- scores ----------------------------------------------------------------------------
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        prefixed = [self.spec.query_prefix + t for t in texts]
+        encoded = self.tokenizer(prefixed, truncation=True, max_length=self.spec.max_length)
+        return [list(ids) for ids in encoded["input_ids"]]
+
+    def logits(self, normalized_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw head logits for already-normalised texts, in input order."""
+        n = len(normalized_texts)
+        sizes = (len(self.spec.categories), len(self.spec.flags), len(self.spec.departments))
+        outs = [np.zeros((n, k), dtype=np.float32) for k in sizes]
+        if n == 0:
+            return outs[0], outs[1], outs[2]
+        ids = self._encode(normalized_texts)
+        order = sorted(range(n), key=lambda i: len(ids[i]))
+        pad = int(self.tokenizer.pad_token_id or 0)
+        bs = max(1, self.options.batch_size)
+        autocast = self.device.type == "cuda"
+        with self._lock, torch.inference_mode():
+            for start in range(0, n, bs):
+                chunk = order[start : start + bs]
+                width = max(len(ids[i]) for i in chunk)
+                batch = torch.full((len(chunk), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, i in enumerate(chunk):
+                    batch[row, : len(ids[i])] = torch.tensor(ids[i])
+                    mask[row, : len(ids[i])] = 1
+                batch, mask = batch.to(self.device), mask.to(self.device)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+                    heads = self.model(batch, mask)
+                for out, tensor in zip(
+                    outs, (heads.category, heads.flags, heads.departments), strict=True
+                ):
+                    out[chunk] = tensor.float().cpu().numpy()
+        return outs[0], outs[1], outs[2]
+
+    def probabilities(self, normalized_texts: Sequence[str]) -> HeadProbabilities:
+        return calibrated_probabilities(*self.logits(normalized_texts), self.spec.calibration)
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Mean-pooled, L2-normalised sentence vectors (for similar-complaint search)."""
+        from triage.text import normalize_text
+
+        ids = self._encode([normalize_text(t) for t in texts])
+        vectors = []
+        with self._lock, torch.inference_mode():
+            for i in range(0, len(ids), self.options.batch_size):
+                chunk = ids[i : i + self.options.batch_size]
+                width = max(len(x) for x in chunk)
+                batch = torch.zeros((len(chunk), width), dtype=torch.long)
+                mask = torch.zeros_like(batch)
+                for r, x in enumerate(chunk):
+                    batch[r, : len(x)] = torch.tensor(x)
+                    mask[r, : len(x)] = 1
+                v = self.model.embed(batch.to(self.device), mask.to(self.device)).float().cpu()
+                vectors.append(torch.nn.functional.normalize(v, dim=-1).numpy())
+        return np.concatenate(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
+
+    # -- predictions -----------------------------------------------------------------------
+    def triage(
+        self, complaints: Sequence[Complaint], *, now: datetime | None = None
+    ) -> list[Prediction]:
+        """Triage complaints in one go; predictions come back in input order."""
+        if not complaints:
+            return []
+        analyses = self.text.analyse_many([c.text for c in complaints])
+        probs = self.probabilities([a.normalized for a in analyses])
+        received_default = now or datetime.now(self.taxonomy.sla.tzinfo)
+        return [
+            self._prediction(c, a, probs, i, received_default)
+            for i, (c, a) in enumerate(zip(complaints, analyses, strict=True))
+        ]
+
+    def triage_stream(
+        self, complaints: Iterable[Complaint], *, chunk_size: int = 256
+    ) -> Iterable[Prediction]:
+        """Triage an arbitrarily long stream in chunks, never holding it all in memory."""
+        chunk: list[Complaint] = []
+        for complaint in complaints:
+            chunk.append(complaint)
+            if len(chunk) >= chunk_size:
+                yield from self.triage(chunk)
+                chunk = []
+        if chunk:
+            yield from self.triage(chunk)
+
+    def _prediction(
+        self, complaint: Complaint, analysis: Any, probs: HeadProbabilities, row: int,
+        received_default: datetime,
+    ) -> Prediction:
+        spec, cal = self.spec, self.spec.calibration
+        cat_scores = {c: float(p) for c, p in zip(spec.categories, probs.category[row], strict=True)}
+        label = max(cat_scores, key=cat_scores.__getitem__)
+        flag_scores = {f: float(p) for f, p in zip(spec.flags, probs.flags[row], strict=True)}
+        raised = [f for f in spec.flags if flag_scores[f] >= cal.flag_thresholds.get(f, 0.5)]
+        flags = [
+            UrgencyFlagResult(
+                label=f, score=flag_scores[f], evidence=self._evidence(f, analysis)
+            )
+            for f in raised
+        ]
+        level = self.taxonomy.urgency_level(raised)
+        received = complaint.received_at or received_default
+        respond_by, resolve_by = self.taxonomy.sla.due_times(level, received)
+        departments = self._departments(probs.departments[row])
+        reasons = self._review_reasons(cat_scores[label], flag_scores, departments)
+        return Prediction(
+            id=complaint.id,
+            language=analysis.language,
+            category=CategoryResult(label=label, confidence=cat_scores[label], scores=cat_scores),
+            urgency=UrgencyResult(level=level, flags=flags, scores=flag_scores),
+            departments=departments,
+            sla=SlaResult(level=level, respond_by=respond_by, resolve_by=resolve_by),
+            needs_review=bool(reasons),
+            review_reasons=reasons,
+            entities=[Entity.model_validate(e, from_attributes=True) for e in analysis.entities],
+            redacted_text=analysis.redacted_text,
+            model_version=self.model_version,
+            channel=complaint.channel,
+            received_at=complaint.received_at,
+        )
+
+    def _departments(self, scores: np.ndarray) -> list[DepartmentScore]:
+        thresholds = self.spec.calibration.department_thresholds
+        ranked = sorted(zip(self.spec.departments, scores, strict=True), key=lambda x: -x[1])
+        chosen = [ranked[0]] + [
+            (d, s) for d, s in ranked[1:3] if s >= thresholds.get(d, 0.5)
+        ]
+        return [DepartmentScore(label=d, score=float(s)) for d, s in chosen]
+
+    def _review_reasons(
+        self,
+        confidence: float,
+        flag_scores: dict[str, float],
+        departments: list[DepartmentScore],
+    ) -> list[str]:
+        cal = self.spec.calibration
+        reasons = []
+        if confidence < cal.review_confidence:
+            reasons.append(
+                f"category confidence {confidence:.2f} is below {cal.review_confidence:.2f}"
+            )
+        margin = cal.review_flag_margin
+        for flag, score in flag_scores.items():
+            threshold = cal.flag_thresholds.get(flag, 0.5)
+            if margin > 0 and abs(score - threshold) < margin:
+                reasons.append(f"{flag} score {score:.2f} is close to its threshold {threshold:.2f}")
+        return reasons
+
+    def _evidence(self, flag: str, analysis: Any) -> list[Span]:
+        hits = list(analysis.lexicon_evidence.get(flag, ()))
+        if hits or not self.options.evidence_fallback:
+            return [Span(start=h.start, end=h.end, text=h.text) for h in hits]
+        from triage.text import normalize_text, occlusion_evidence
+
+        index = self.spec.flags.index(flag)
+
+        def score(variants: list[str]) -> list[float]:
+            probs = self.probabilities([normalize_text(v) for v in variants])
+            return [float(p) for p in probs.flags[:, index]]
+
+        return [Span(start=s.start, end=s.end, text=s.text) for s in occlusion_evidence(analysis.text, score)]
+
+
+ScoreFunction = Callable[[list[str]], list[float]]
