@@ -59,7 +59,7 @@ class TrainingConfig(BaseModel):
     fund_safety_recall_target: float = Field(default=0.98, gt=0, le=1)
     review_accuracy_target: float = Field(default=0.95, gt=0, le=1)
 
-    register: bool = True
+    register_model: bool = True
     registered_model_name: str | None = None
 
     @field_validator("sources")

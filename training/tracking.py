@@ -65,7 +65,7 @@ def train_tracked(
             card = Path(tmp) / "MODEL_CARD.md"
             card.write_text(model_card(config, result, data, taxonomy), encoding="utf-8")
             mlflow.log_artifact(str(card))
-            version, alias = _log_and_register(folder, name, run.info.run_id, config.register)
+            version, alias = _log_and_register(folder, name, run.info.run_id, config.register_model)
             model_dir = settings.model_cache / "registry" / name / (version or run.info.run_id)
             if not model_dir.exists():
                 import shutil

@@ -145,11 +145,12 @@ def predict(input_path: Path, output_path: Path | None, model_ref: str, batch_si
 def train(config_path: Path, no_register: bool) -> None:
     """Fine-tune, track the run in MLflow, register a model version."""
     from training.args import load_training_config
-    from training.tracking import train_tracked
 
     config = load_training_config(config_path)
     if no_register:
-        config = config.model_copy(update={"register": False})
+        config = config.model_copy(update={"register_model": False})
+    from training.tracking import train_tracked
+
     start = time.perf_counter()
     run = train_tracked(config, config_path=config_path)
     m = run.test_metrics or run.dev_metrics
@@ -210,6 +211,19 @@ def data_stats(files: tuple[Path, ...]) -> None:
     from triage._validation import stats_table
 
     click.echo(stats_table(list(files)))
+
+
+def _attach_rooms() -> None:
+    """The evaluation and review rooms own their commands; the CLI only mounts them."""
+    from evaluation.cli import evaluate, promote
+    from labeling.cli import review
+
+    main.add_command(evaluate)
+    main.add_command(promote)
+    main.add_command(review)
+
+
+_attach_rooms()
 
 
 def _planned(name: str, issue_hint: str) -> Callable[..., None]:
