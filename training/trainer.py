@@ -293,7 +293,7 @@ class Trainer:
                 opt.step()
                 sched.step()
                 step += 1
-                running = 0.9 * running + 0.1 * float(loss) if step > 1 else float(loss)
+                running = 0.9 * running + 0.1 * float(loss.detach()) if step > 1 else float(loss.detach())
                 bar.set_postfix(loss=f"{running:.3f}")
                 if cfg.max_steps and step >= cfg.max_steps:
                     break

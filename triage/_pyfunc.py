@@ -20,7 +20,8 @@ class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         self.folder = folder
         self.triager = Triager.from_folder(folder, model_version=f"local:{folder.name}")
 
-    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        # no type hints: MLflow would read them as a (list-only) input schema
         from triage._schema import Complaint
 
         if hasattr(model_input, "to_dict"):

@@ -213,6 +213,25 @@ def data_stats(files: tuple[Path, ...]) -> None:
     click.echo(stats_table(list(files)))
 
 
+@data.command("import")
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_sources", is_flag=True, help="Import every known source.")
+@click.option("--out-dir", type=click.Path(path_type=Path), default=Path("datasets/imported"), show_default=True)
+@click.option("--limit", type=int, default=None, help="Keep the first N records per split (a quick look).")
+@friendly_errors
+def data_import(names: tuple[str, ...], all_sources: bool, out_dir: Path, limit: int | None) -> None:
+    """Turn the shared real data sets into labelled records through their mapping files."""
+    from training.sources import import_source, list_sources
+    from triage import get_settings
+
+    chosen = list_sources() if all_sources or not names else list(names)
+    root = get_settings().shared_datasets_dir
+    for name in chosen:
+        summary = import_source(name, datasets_dir=root, out_dir=out_dir, limit=limit)
+        counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
+        click.echo(f"{name}: {counts} (version {summary.version}) -> {out_dir / name}")
+
+
 def _attach_rooms() -> None:
     """The evaluation and review rooms own their commands; the CLI only mounts them."""
     from evaluation.cli import evaluate, promote
