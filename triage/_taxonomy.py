@@ -67,7 +67,9 @@ class Deadline(BaseModel):
 
     @field_validator("respond_within", "resolve_within", mode="before")
     @classmethod
-    def _duration(cls, v: Any) -> timedelta:
+    def _duration(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().upper().startswith("P"):
+            return v  # ISO 8601 duration, as a saved snapshot writes it: pydantic parses it
         return v if isinstance(v, timedelta) else parse_duration(v)
 
     @model_validator(mode="after")
