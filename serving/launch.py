@@ -31,7 +31,7 @@ def bento_model_for(ref: str, settings: Settings) -> str:
         return _import_folder(local, settings)
     name, version = registry_version(ref, settings)
     model_version = f"{name}/{version}"
-    for existing in bentoml.models.list(settings.registered_model_name):
+    for existing in _bento_models(settings.registered_model_name):
         if existing.info.labels.get("model_version") == model_version:
             return str(existing.tag)
     configure_mlflow(settings)
@@ -43,6 +43,16 @@ def bento_model_for(ref: str, settings: Settings) -> str:
         metadata={"source": "mlflow-registry", "ref": ref},
     )
     return str(imported.tag)
+
+
+def _bento_models(name: str) -> list[Any]:
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        return list(bentoml.models.list(name))
+    except NotFound:
+        return []
 
 
 def _import_folder(folder: Path, settings: Settings) -> str:

@@ -106,12 +106,32 @@ class ComplaintTriage:
 
     model = bentoml.depends(TriageModel)
 
+    def __init__(self) -> None:
+        settings = get_settings()
+        _configure_request_log()
+        self.recorder: Any = None
+        if settings.record_mode != "off":
+            # the review store's intake never blocks or breaks a prediction (it queues)
+            from labeling.recorder import PredictionRecorder
+
+            self.recorder = PredictionRecorder(settings, origin="service")
+
+    @bentoml.on_shutdown
+    def _close_recorder(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+
+    def _record(self, predictions: list[Prediction]) -> None:
+        if self.recorder is not None:
+            self.recorder.record(predictions)
+
     @bentoml.api(route="/triage", input_spec=TriageRequest, output_spec=Prediction)
     async def triage(self, **fields: Any) -> Prediction:
         start = time.perf_counter()
         complaint = Complaint.model_validate(fields)
         out = await self.model.to_async.triage_many([complaint.model_dump(mode="json")])
         prediction = Prediction.model_validate(out[0])
+        self._record([prediction])
         _log_request("/triage", start, [prediction])
         return prediction
 
@@ -124,8 +144,19 @@ class ComplaintTriage:
             [Complaint.model_validate(c.model_dump()).model_dump(mode="json") for c in complaints]
         )
         predictions = [Prediction.model_validate(o) for o in out]
+        self._record(predictions)
         _log_request("/triage_batch", start, predictions)
         return {"results": predictions}
+
+
+def _configure_request_log() -> None:
+    """Request lines go to stderr as JSON, one per request, whatever BentoML's log setup is."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 def _log_request(route: str, start: float, predictions: list[Prediction]) -> None:

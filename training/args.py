@@ -37,6 +37,7 @@ class TrainingConfig(BaseModel):
     max_length: int = Field(default=256, ge=16, le=512)
     trainable_top_layers: int | Literal["all"] = 2
     freeze_word_embeddings: bool = True
+    lexicon_features: bool = True
     keep_layers: int | None = Field(default=None, ge=1)
 
     epochs: int = Field(default=8, ge=1)
@@ -49,6 +50,7 @@ class TrainingConfig(BaseModel):
     loss_weights: dict[str, float] = Field(
         default_factory=lambda: {"category": 1.0, "flags": 1.0, "departments": 1.0, "owner": 0.5}
     )
+    flag_positive_weight: float = Field(default=3.0, gt=0)  # flags are rare: weigh positives up
     early_stopping_patience: int = Field(default=3, ge=1)
     max_steps: int | None = Field(default=None, ge=1)
 

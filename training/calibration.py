@@ -36,14 +36,42 @@ def fit_sigmoid_temperature(logits: np.ndarray, targets: np.ndarray, mask: np.nd
     return float(_TEMPERATURES[int(np.argmin(losses))])
 
 
-def recall_threshold(scores: np.ndarray, positive: np.ndarray, recall_target: float) -> float:
-    """The highest threshold that still keeps recall at or above the target."""
+def _precision_at(scores: np.ndarray, positive: np.ndarray, threshold: float) -> float:
+    raised = scores >= threshold
+    return float((raised & positive.astype(bool)).sum() / max(int(raised.sum()), 1))
+
+
+def fbeta_threshold(scores: np.ndarray, positive: np.ndarray, beta: float) -> float:
+    """The threshold with the best F-beta on dev (beta > 1 weighs recall)."""
+    pos = positive.astype(bool)
+    best, best_t = -1.0, 0.5
+    for t in np.unique(scores):
+        raised = scores >= t
+        tp = float((raised & pos).sum())
+        p, r = tp / max(raised.sum(), 1), tp / max(pos.sum(), 1)
+        f = (1 + beta**2) * p * r / max(beta**2 * p + r, 1e-9)
+        if f > best:
+            best, best_t = f, float(t)
+    return best_t
+
+
+def recall_threshold(
+    scores: np.ndarray, positive: np.ndarray, recall_target: float, min_precision: float = 0.5
+) -> float:
+    """The highest threshold that keeps recall at or above the target.
+
+    On a small dev split one odd positive can drag that threshold to ~0 and flood the queue
+    with false alarms; when precision there falls below ``min_precision`` the threshold with
+    the best F2 (recall weighed four times precision) is used instead.
+    """
     pos = np.sort(scores[positive.astype(bool)])
     if pos.size == 0:
         return 0.5
     allowed_misses = int(np.floor((1 - recall_target) * pos.size + 1e-9))
-    threshold = float(pos[allowed_misses])
-    return min(threshold, 0.5)
+    threshold = min(float(pos[allowed_misses]), 0.5)
+    if _precision_at(scores, positive, threshold) < min_precision:
+        threshold = min(fbeta_threshold(scores, positive, 2.0), 0.5)
+    return threshold
 
 
 def f1_threshold(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -95,7 +123,7 @@ def calibrate(
     departments: list[str],
     fund_safety_recall_target: float,
     review_accuracy_target: float,
-    review_flag_margin: float = 0.05,
+    review_flag_margin: float = 0.4,
 ) -> Calibration:
     """Fit everything the inference object needs to turn logits into decisions."""
     t_cat = fit_softmax_temperature(category_logits, category_labels)

@@ -26,7 +26,12 @@ from training.args import TrainingConfig
 from training.calibration import calibrate
 from training.data_mix import SplitData, TrainingData
 from triage import ConfigError, Taxonomy
-from triage._inference import calibrated_probabilities, resolve_device
+from triage._inference import (
+    calibrated_probabilities,
+    lexicon_feature_names,
+    lexicon_features,
+    resolve_device,
+)
 from triage._metrics import macro_f1, multilabel_prf, top_k_hit
 from triage._modeling import ModelSpec, TriageModel
 from triage.text import normalize_text
@@ -86,6 +91,7 @@ def build_model(config: TrainingConfig, taxonomy: Taxonomy) -> tuple[TriageModel
         flags=taxonomy.flag_names,
         departments=taxonomy.department_names,
         max_length=config.max_length,
+        feature_names=lexicon_feature_names(taxonomy.flag_names) if config.lexicon_features else [],
         base_model=config.base_model,
         taxonomy=taxonomy.model_dump(mode="json"),
         training={"config": config.model_dump(mode="json")},
@@ -233,7 +239,9 @@ class Trainer:
                 logits.category.float()[known], cat[known], reduction="none", label_smoothing=0.05
             )
             total = total + w.get("category", 1.0) * (ce * weight[known]).sum() / weight[known].sum()
-        total = total + w.get("flags", 1.0) * _masked_bce(logits.flags, flags, flag_mask, weight)
+        total = total + w.get("flags", 1.0) * _masked_bce(
+            logits.flags, flags, flag_mask, weight, self.config.flag_positive_weight
+        )
         total = total + w.get("departments", 1.0) * _masked_bce(
             logits.departments, depts, dept_mask, weight
         )
@@ -259,6 +267,10 @@ class Trainer:
         pad = int(tokenizer.pad_token_id or 0)
         train_ids = tokenize(self.data.train.records, tokenizer, model.spec)
         dev_ids = tokenize(self.data.dev.records, tokenizer, model.spec)
+        self._features = {
+            "train": self.split_features(self.data.train, model.spec),
+            "dev": self.split_features(self.data.dev, model.spec),
+        }
         cached = depth > 0
         t0 = time.perf_counter()
         if cached:
@@ -285,7 +297,7 @@ class Trainer:
             running = 0.0
             for rows in bar:
                 with autocast():
-                    logits = self._forward(model, train_inputs, rows, depth, pad, cached)
+                    logits = self._forward(model, train_inputs, rows, depth, pad, cached, "train")
                     loss = self.loss(logits, self.data.train, rows)
                 opt.zero_grad()
                 loss.backward()
@@ -298,7 +310,7 @@ class Trainer:
                 if cfg.max_steps and step >= cfg.max_steps:
                     break
             bar.close()
-            dev_logits = self.predict_logits(model, dev_inputs, depth, pad, cached)
+            dev_logits = self.predict_logits(model, dev_inputs, depth, pad, cached, "dev")
             metrics = split_metrics(dev_logits, self.data.dev, self.taxonomy, model.spec)
             metrics["train_loss"] = running
             history.append({"epoch": float(epoch), **metrics})
@@ -324,7 +336,7 @@ class Trainer:
         if best_state is not None:
             model.load_state_dict(best_state, strict=False)
         model.eval()
-        dev_logits = self.predict_logits(model, dev_inputs, depth, pad, cached)
+        dev_logits = self.predict_logits(model, dev_inputs, depth, pad, cached, "dev")
         model.spec.calibration = calibrate(
             category_logits=dev_logits.category,
             category_labels=self.data.dev.category,
@@ -344,7 +356,8 @@ class Trainer:
         if self.data.test is not None and len(self.data.test):
             t0 = time.perf_counter()
             test_ids = tokenize(self.data.test.records, tokenizer, model.spec)
-            test_logits = self.predict_logits(model, test_ids, 0, pad, False)
+            self._features["test"] = self.split_features(self.data.test, model.spec)
+            test_logits = self.predict_logits(model, test_ids, 0, pad, False, "test")
             test_metrics = split_metrics(test_logits, self.data.test, self.taxonomy, model.spec)
             timings["test_s"] = time.perf_counter() - t0
         model.spec.training.update({"best_epoch": best_epoch, "depth_cached": depth})
@@ -352,14 +365,32 @@ class Trainer:
             model, tokenizer, history, dev_metrics, test_metrics, timings, best_epoch, dev_logits
         )
 
-    def _forward(self, model: TriageModel, inputs: list[Any], rows: list[int], depth: int, pad: int, cached: bool) -> Any:
+    def split_features(self, split: SplitData, spec: ModelSpec) -> np.ndarray:
+        """Lexicon features from the same text pipeline that serving uses."""
+        if not spec.feature_names:
+            return np.zeros((len(split), 0), dtype=np.float32)
+        from triage.text import TextPipeline
+
+        if not hasattr(self, "_text"):
+            self._text = TextPipeline()
+        analyses = self._text.analyse_many([r.text for r in split.records])
+        return lexicon_features(analyses, spec.feature_names)
+
+    def _forward(
+        self, model: TriageModel, inputs: list[Any], rows: list[int], depth: int, pad: int,
+        cached: bool, split: str,
+    ) -> Any:
+        feats = self._features[split]
+        features = torch.from_numpy(feats[rows]).to(self.device) if feats.shape[1] else None
         if cached:
             hidden, mask = _pad_states([inputs[i] for i in rows])
-            return model.forward_from(hidden.to(self.device), mask.to(self.device), depth)
+            return model.forward_from(hidden.to(self.device), mask.to(self.device), depth, features)
         ids, mask = _pad([inputs[i] for i in rows], pad)
-        return model(ids.to(self.device), mask.to(self.device))
+        return model(ids.to(self.device), mask.to(self.device), features)
 
-    def predict_logits(self, model: TriageModel, inputs: list[Any], depth: int, pad: int, cached: bool) -> SplitLogits:
+    def predict_logits(
+        self, model: TriageModel, inputs: list[Any], depth: int, pad: int, cached: bool, split: str
+    ) -> SplitLogits:
         model.eval()
         n = len(inputs)
         outs = [np.zeros((n, k), dtype=np.float32) for k in (len(model.spec.categories), len(model.spec.flags), len(model.spec.departments))]
@@ -370,7 +401,7 @@ class Trainer:
             for start in range(0, n, 32):
                 rows = order[start : start + 32]
                 with autocast():
-                    logits = self._forward(model, inputs, rows, depth, pad, cached)
+                    logits = self._forward(model, inputs, rows, depth, pad, cached, split)
                 for out, t in zip(outs, (logits.category, logits.flags, logits.departments), strict=True):
                     out[rows] = t.float().cpu().numpy()
         return SplitLogits(*outs)
@@ -381,10 +412,16 @@ def _frozen_key(model: TriageModel, key: str) -> bool:
     return param is not None and not param.requires_grad
 
 
-def _masked_bce(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+def _masked_bce(
+    logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, weight: torch.Tensor,
+    positive_weight: float = 1.0,
+) -> torch.Tensor:
     if mask.sum() == 0:
         return torch.zeros((), device=logits.device)
-    bce = nn.functional.binary_cross_entropy_with_logits(logits.float(), target, reduction="none")
+    pos = torch.full((logits.shape[1],), positive_weight, device=logits.device)
+    bce = nn.functional.binary_cross_entropy_with_logits(
+        logits.float(), target, reduction="none", pos_weight=pos
+    )
     per_row = (bce * mask).sum(1)
     rows = mask.sum(1) > 0
     return (per_row[rows] * weight[rows]).sum() / (mask.sum(1)[rows] * weight[rows]).sum()

@@ -72,6 +72,29 @@ def calibrated_probabilities(
     )
 
 
+LEXICON_PREFIX = "lexicon:"
+
+
+def lexicon_feature_names(flags: Sequence[str]) -> list[str]:
+    return [f"{LEXICON_PREFIX}{f}" for f in flags]
+
+
+def lexicon_features(analyses: Sequence[Any], feature_names: Sequence[str]) -> np.ndarray:
+    """1.0 where a flag's evidence lexicon fires (negated hits do not count), per text."""
+    out = np.zeros((len(analyses), len(feature_names)), dtype=np.float32)
+    for j, name in enumerate(feature_names):
+        flag = name.removeprefix(LEXICON_PREFIX)
+        for i, analysis in enumerate(analyses):
+            if analysis.lexicon_evidence.get(flag):
+                out[i, j] = 1.0
+    return out
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -149,9 +172,14 @@ class Triager:
         encoded = self.tokenizer(prefixed, truncation=True, max_length=self.spec.max_length)
         return [list(ids) for ids in encoded["input_ids"]]
 
-    def logits(self, normalized_texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def logits(
+        self, normalized_texts: Sequence[str], features: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw head logits for already-normalised texts, in input order."""
         n = len(normalized_texts)
+        names = self.spec.feature_names
+        if names and features is None:
+            features = lexicon_features(self.text.analyse_many(list(normalized_texts)), names)
         sizes = (len(self.spec.categories), len(self.spec.flags), len(self.spec.departments))
         outs = [np.zeros((n, k), dtype=np.float32) for k in sizes]
         if n == 0:
@@ -171,16 +199,23 @@ class Triager:
                     batch[row, : len(ids[i])] = torch.tensor(ids[i])
                     mask[row, : len(ids[i])] = 1
                 batch, mask = batch.to(self.device), mask.to(self.device)
+                feats = (
+                    torch.from_numpy(features[chunk]).to(self.device) if features is not None else None
+                )
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-                    heads = self.model(batch, mask)
+                    heads = self.model(batch, mask, feats)
                 for out, tensor in zip(
                     outs, (heads.category, heads.flags, heads.departments), strict=True
                 ):
                     out[chunk] = tensor.float().cpu().numpy()
         return outs[0], outs[1], outs[2]
 
-    def probabilities(self, normalized_texts: Sequence[str]) -> HeadProbabilities:
-        return calibrated_probabilities(*self.logits(normalized_texts), self.spec.calibration)
+    def probabilities(
+        self, normalized_texts: Sequence[str], features: np.ndarray | None = None
+    ) -> HeadProbabilities:
+        return calibrated_probabilities(
+            *self.logits(normalized_texts, features), self.spec.calibration
+        )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Mean-pooled, L2-normalised sentence vectors (for similar-complaint search)."""
@@ -209,7 +244,8 @@ class Triager:
         if not complaints:
             return []
         analyses = self.text.analyse_many([c.text for c in complaints])
-        probs = self.probabilities([a.normalized for a in analyses])
+        features = lexicon_features(analyses, self.spec.feature_names)
+        probs = self.probabilities([a.normalized for a in analyses], features)
         received_default = now or datetime.now(self.taxonomy.sla.tzinfo)
         return [
             self._prediction(c, a, probs, i, received_default)
@@ -288,7 +324,8 @@ class Triager:
         margin = cal.review_flag_margin
         for flag, score in flag_scores.items():
             threshold = cal.flag_thresholds.get(flag, 0.5)
-            if margin > 0 and abs(score - threshold) < margin:
+            # the band is in log-odds, so a threshold near 0 or 1 does not make every case "close"
+            if margin > 0 and abs(_logit(score) - _logit(threshold)) < margin:
                 reasons.append(f"{flag} score {score:.2f} is close to its threshold {threshold:.2f}")
         return reasons
 
@@ -304,7 +341,9 @@ class Triager:
             probs = self.probabilities([normalize_text(v) for v in variants])
             return [float(p) for p in probs.flags[:, index]]
 
-        return [Span(start=s.start, end=s.end, text=s.text) for s in occlusion_evidence(analysis.text, score)]
+        personal = [(r.start, r.end) for r in analysis.redactions]  # never quote personal data
+        spans = occlusion_evidence(analysis.text, score, exclude=personal)
+        return [Span(start=s.start, end=s.end, text=s.text) for s in spans]
 
 
 ScoreFunction = Callable[[list[str]], list[float]]

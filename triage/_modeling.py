@@ -29,7 +29,7 @@ class Calibration:
     flag_thresholds: dict[str, float] = field(default_factory=dict)
     department_thresholds: dict[str, float] = field(default_factory=dict)
     review_confidence: float = 0.0
-    review_flag_margin: float = 0.0
+    review_flag_margin: float = 0.0  # in log-odds around each flag threshold
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -44,6 +44,9 @@ class ModelSpec:
     query_prefix: str = "query: "
     pooling: str = "mean"
     calibration: Calibration = field(default_factory=Calibration)
+    # Extra inputs beside the text vector: 1.0 where the (negation-aware) evidence lexicon of
+    # that flag fires. The model learns how far to trust each phrase list.
+    feature_names: list[str] = field(default_factory=list)
     base_model: str = ""
     taxonomy: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
@@ -78,7 +81,7 @@ class TriageModel(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.spec = spec
-        hidden = int(encoder.config.hidden_size)
+        hidden = int(encoder.config.hidden_size) + len(spec.feature_names)
         self.dropout = nn.Dropout(dropout)
         self.category_head = nn.Linear(hidden, len(spec.categories))
         self.flag_head = nn.Linear(hidden, len(spec.flags))
@@ -127,8 +130,14 @@ class TriageModel(nn.Module):
         return hidden
 
     # -- heads -----------------------------------------------------------------------------
-    def heads(self, pooled: torch.Tensor) -> HeadLogits:
+    def heads(self, pooled: torch.Tensor, features: torch.Tensor | None = None) -> HeadLogits:
         pooled = self.dropout(pooled)
+        if self.spec.feature_names:
+            if features is None:
+                features = torch.zeros(
+                    (pooled.shape[0], len(self.spec.feature_names)), device=pooled.device
+                )
+            pooled = torch.cat([pooled, features.to(pooled.dtype)], dim=-1)
         return HeadLogits(
             category=self.category_head(pooled),
             flags=self.flag_head(pooled),
@@ -140,13 +149,19 @@ class TriageModel(nn.Module):
         out = self.encoder(input_ids=input_ids, attention_mask=mask)
         return mean_pool(out.last_hidden_state, mask)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> HeadLogits:
-        return self.heads(self.embed(input_ids, attention_mask))
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+        features: torch.Tensor | None = None,
+    ) -> HeadLogits:
+        return self.heads(self.embed(input_ids, attention_mask), features)
 
-    def forward_from(self, hidden: torch.Tensor, mask: torch.Tensor, depth: int) -> HeadLogits:
+    def forward_from(
+        self, hidden: torch.Tensor, mask: torch.Tensor, depth: int,
+        features: torch.Tensor | None = None,
+    ) -> HeadLogits:
         """Heads on top of cached states taken after ``depth`` layers."""
         top = self.run_layers(hidden, mask, depth, self.num_layers)
-        return self.heads(mean_pool(top, mask))
+        return self.heads(mean_pool(top, mask), features)
 
     # -- persistence -----------------------------------------------------------------------
     def head_state(self) -> dict[str, torch.Tensor]:

@@ -62,8 +62,9 @@ def pip_requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in pins] + ["complaint-triage"]
 
 
-def find_model_folder(root: Path) -> Path | None:
+def find_model_folder(root: str | Path) -> Path | None:
     """The triage model folder at or under ``root`` (an MLflow model keeps it in artifacts/)."""
+    root = Path(root)
     if (root / MODEL_FILE).is_file():
         return root
     for candidate in sorted(root.glob(f"**/{MODEL_FILE}")):

@@ -101,9 +101,10 @@ def _count_lines(path: Path) -> int | None:
 @click.option("--output", "output_path", type=click.Path(path_type=Path), help="Where to write JSONL predictions (default stdout).")
 @click.option("--model", "model_ref", default="champion", show_default=True, help="champion, challenger, models:/..., or a folder.")
 @click.option("--batch-size", default=32, show_default=True)
-@click.option("--quantize", type=click.Choice(["none", "dynamic_int8"]), default=None, help="CPU fast path (default from the model's serving config).")
+@click.option("--quantize", type=click.Choice(["none", "dynamic_int8"]), default=None, help="CPU fast path (default TRIAGE_QUANTIZE).")
+@click.option("--record", is_flag=True, help="Also record the predictions in the review store (redacted text only).")
 @friendly_errors
-def predict(input_path: Path, output_path: Path | None, model_ref: str, batch_size: int, quantize: str | None) -> None:
+def predict(input_path: Path, output_path: Path | None, model_ref: str, batch_size: int, quantize: str | None, record: bool) -> None:
     """Triage every complaint in a file; one JSON prediction per line, in input order."""
     from tqdm.auto import tqdm
 
@@ -113,6 +114,14 @@ def predict(input_path: Path, output_path: Path | None, model_ref: str, batch_si
         raise InputError(f"{input_path}: file not found")
     total = _count_lines(input_path)
     triager = load_triager(model_ref, batch_size=batch_size, quantize=quantize)
+    recorder = None
+    if record:
+        from labeling.recorder import PredictionRecorder
+        from triage import get_settings
+
+        settings = get_settings()
+        mode = None if settings.record_mode != "off" else "all"
+        recorder = PredictionRecorder(settings, mode=mode, origin="cli")
     out = output_path.open("w", encoding="utf-8") if output_path else sys.stdout
     start, count, review, levels = time.perf_counter(), 0, 0, {}
     try:
@@ -122,17 +131,22 @@ def predict(input_path: Path, output_path: Path | None, model_ref: str, batch_si
             count += 1
             review += int(prediction.needs_review)
             levels[prediction.urgency.level] = levels.get(prediction.urgency.level, 0) + 1
+            if recorder is not None:
+                recorder.record([prediction])
             bar.update(1)
         bar.close()
     finally:
         if output_path:
             out.close()
+        if recorder is not None:
+            recorder.close()
     took = time.perf_counter() - start
     summary = ", ".join(f"{k} {v}" for k, v in sorted(levels.items()))
     click.echo(
         f"triaged {count} complaints in {took:.1f}s ({count / max(took, 1e-9):.0f}/s) with "
         f"{triager.model_version}: {summary}; {review} need review"
-        + (f"; written to {output_path}" if output_path else ""),
+        + (f"; written to {output_path}" if output_path else "")
+        + (f"; review store: {recorder.stats.as_dict()}" if recorder is not None else ""),
         err=True,
     )
 
