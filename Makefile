@@ -33,9 +33,12 @@ base-model: setup
 model: base-model
 	$(BIN)/python -m training.bootstrap
 
-## test: the quick suite (what CI runs); pytest's "no tests" exit code counts as success
+## test: the quick suite (what CI runs); installs Chromium/PostgreSQL for their tests when root;
+## pytest's "no tests" exit code counts as success
 test: setup
-	@$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+	@extra=$$(scripts/test-services.sh); \
+	env $$extra $(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 ## test-all: also the slow tests (real base model)
 test-all: setup

@@ -47,7 +47,7 @@ class TriageRequest(Complaint):
 def _check_batch(v: list[TriageRequest]) -> list[TriageRequest]:
     limit = get_settings().max_batch_size
     if not v:
-        raise ValueError("complaints is empty: send 1 to %d complaints" % limit)
+        raise ValueError(f"complaints is empty: send 1 to {limit} complaints")
     if len(v) > limit:
         raise ValueError(f"complaints has {len(v)} items, over the batch limit of {limit}")
     return v
@@ -137,7 +137,7 @@ class ComplaintTriage:
 
     @bentoml.api(route="/triage_batch")
     async def triage_batch(
-        self, complaints: BatchOfComplaints = Field(description="1 to the batch limit (default 256) complaints.")
+        self, complaints: BatchOfComplaints = Field(description="1 to the batch limit (default 256) complaints.")  # noqa: B008
     ) -> dict[str, list[Prediction]]:
         start = time.perf_counter()
         out = await self.model.to_async.triage_list(

@@ -124,7 +124,7 @@ class Triager:
         self.taxonomy = taxonomy or Taxonomy.model_validate(model.spec.taxonomy)
         self._check_taxonomy()
         if self.options.quantize == "dynamic_int8" and self.device.type == "cpu":
-            model = torch.ao.quantization.quantize_dynamic(  # type: ignore[attr-defined]
+            model = torch.ao.quantization.quantize_dynamic(  # type: ignore[attr-defined,no-untyped-call]
                 model, {torch.nn.Linear}, dtype=torch.qint8
             )
         self.model = model.to(self.device).eval()

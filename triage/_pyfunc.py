@@ -10,7 +10,7 @@ import mlflow.pyfunc
 MODEL_ARTIFACT = "triage_model"
 
 
-class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class TriagePyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
     """Wraps the inference object so any MLflow consumer gets the contract's JSON."""
 
     def load_context(self, context: Any) -> None:

@@ -73,7 +73,7 @@ class LabelledRecord:
         }
         return cls(
             id=str(obj.get("id") or ""),
-            text=obj.get("text") if isinstance(obj.get("text"), str) else "",
+            text=str(obj["text"]) if isinstance(obj.get("text"), str) else "",
             lang=str(obj.get("lang") or ""),
             category=obj.get("category") or None,
             urgency_flags=tuple(_as_list(obj.get("urgency_flags"))),

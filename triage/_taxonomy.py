@@ -6,6 +6,7 @@ configuration change plus retraining.
 
 from __future__ import annotations
 
+import datetime as _dt
 import re
 from datetime import datetime, timedelta, timezone
 from importlib import resources
@@ -94,7 +95,7 @@ class SlaPolicy(BaseModel):
         return v
 
     @property
-    def tzinfo(self) -> timezone:
+    def tzinfo(self) -> _dt.tzinfo:
         return _parse_offset(self.timezone)
 
     def due_times(self, level: str, received_at: datetime) -> tuple[datetime, datetime]:

@@ -50,10 +50,11 @@ def check_record(obj: dict[str, object], taxonomy: Taxonomy) -> list[tuple[str, 
     if not str(obj.get("id") or "").strip():
         issues.append(("id", "missing id"))
     known = obj.get("known")
-    if known is not None:
-        if not isinstance(known, list) or any(k not in LABEL_FIELDS for k in known):
-            issues.append(("known", f"must be a list drawn from {list(LABEL_FIELDS)}"))
-            known = None
+    if known is not None and (
+        not isinstance(known, list) or any(k not in LABEL_FIELDS for k in known)
+    ):
+        issues.append(("known", f"must be a list drawn from {list(LABEL_FIELDS)}"))
+        known = None
     known_set = set(known) if isinstance(known, list) else {
         f for f in LABEL_FIELDS if obj.get(f) not in (None, "", [])
     }

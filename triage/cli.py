@@ -123,7 +123,8 @@ def predict(input_path: Path, output_path: Path | None, model_ref: str, batch_si
         mode = None if settings.record_mode != "off" else "all"
         recorder = PredictionRecorder(settings, mode=mode, origin="cli")
     out = output_path.open("w", encoding="utf-8") if output_path else sys.stdout
-    start, count, review, levels = time.perf_counter(), 0, 0, {}
+    start, count, review = time.perf_counter(), 0, 0
+    levels: dict[str, int] = {}
     try:
         bar = tqdm(total=total, unit="complaint", file=sys.stderr, desc="triage")
         for prediction in triager.triage_stream(_read_complaints(input_path)):

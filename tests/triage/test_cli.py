@@ -89,7 +89,7 @@ def test_data_validate_reports_leakage(tmp_path: Path) -> None:
     (tmp_path / "train.jsonl").write_text(json.dumps(rec, ensure_ascii=False) + "\n", encoding="utf-8")
     rec2 = dict(rec, id="x1", text=rec["text"] + "！")
     (tmp_path / "test.jsonl").write_text(json.dumps(rec2, ensure_ascii=False) + "\n", encoding="utf-8")
-    code, out = run("data", "validate", str(tmp_path / "train.jsonl"), str(tmp_path / "test.jsonl"))
+    _, out = run("data", "validate", str(tmp_path / "train.jsonl"), str(tmp_path / "test.jsonl"))
     assert "leakage" in out and "'x1'" in out
 
 

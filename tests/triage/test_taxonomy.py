@@ -71,7 +71,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     path.write_text("categories:\n  - name: a\n    zh: [unclosed\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="not valid YAML at line"):
+    with pytest.raises(ConfigError, match=r"not valid YAML at line"):
         load_taxonomy(path)
 
 
