@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from triage import ConfigError
+from triage._yaml_config import load_yaml_model
 
 
 class DataSource(BaseModel):
@@ -76,18 +75,4 @@ class TrainingConfig(BaseModel):
 
 def load_training_config(path: str | Path) -> TrainingConfig:
     """Read a YAML config; relative data paths are taken from the current directory."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"training config not found: {file}")
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: expected a mapping at the top level")
-    try:
-        return TrainingConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{file}: {loc}: {str(err['msg']).removeprefix('Value error, ')}") from exc
+    return load_yaml_model(Path(path), TrainingConfig, "training config")

@@ -81,7 +81,8 @@ class TriageModel(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.spec = spec
-        hidden = int(getattr(encoder, "config").hidden_size) + len(spec.feature_names)
+        config: Any = encoder.config
+        hidden = int(config.hidden_size) + len(spec.feature_names)
         self.dropout = nn.Dropout(dropout)
         self.category_head = nn.Linear(hidden, len(spec.categories))
         self.flag_head = nn.Linear(hidden, len(spec.flags))

@@ -7,10 +7,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from triage._errors import ConfigError
+from triage._yaml_config import load_yaml_model
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -113,20 +112,4 @@ def load_fact_lexicon(path: str | Path | None = None) -> FactLexicon:
 
 
 def _load(file: Path, model: type[_Model]) -> _Model:
-    if not file.is_file():
-        raise ConfigError(f"lexicon file not found: {file}")
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{file}: not UTF-8 text") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{file}: expected a mapping at the top level")
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        message = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{file}: {where}: {message}") from exc
+    return load_yaml_model(file, model, "lexicon")
