@@ -40,6 +40,7 @@ class InferenceOptions:
     quantize: Literal["none", "dynamic_int8"] = "none"
     device: str = "auto"
     evidence_fallback: bool = True
+    evidence_max_segments: int = 8  # bounds the occlusion batch for long complaints
 
 
 @dataclass
@@ -274,9 +275,10 @@ class Triager:
         label = max(cat_scores, key=cat_scores.__getitem__)
         flag_scores = {f: float(p) for f, p in zip(spec.flags, probs.flags[row], strict=True)}
         raised = [f for f in spec.flags if flag_scores[f] >= cal.flag_thresholds.get(f, 0.5)]
+        variant_scores: dict[str, np.ndarray] = {}  # shared by this complaint's flags
         flags = [
             UrgencyFlagResult(
-                label=f, score=flag_scores[f], evidence=self._evidence(f, analysis)
+                label=f, score=flag_scores[f], evidence=self._evidence(f, analysis, variant_scores)
             )
             for f in raised
         ]
@@ -329,20 +331,35 @@ class Triager:
                 reasons.append(f"{flag} score {score:.2f} is close to its threshold {threshold:.2f}")
         return reasons
 
-    def _evidence(self, flag: str, analysis: Any) -> list[Span]:
+    def _evidence(
+        self, flag: str, analysis: Any, cache: dict[str, np.ndarray] | None = None
+    ) -> list[Span]:
+        """Lexicon hits; else the clauses whose removal lowers the flag's score most (occlusion)."""
         hits = list(analysis.lexicon_evidence.get(flag, ()))
         if hits or not self.options.evidence_fallback:
             return [Span(start=h.start, end=h.end, text=h.text) for h in hits]
         from triage.text import normalize_text, occlusion_evidence
 
         index = self.spec.flags.index(flag)
+        cache = {} if cache is None else cache
+        # The flag had no lexicon hit, so removing a clause cannot remove one: the variants
+        # reuse the complaint's own lexicon inputs instead of re-running the text pipeline.
+        features = lexicon_features([analysis], self.spec.feature_names)
 
         def score(variants: list[str]) -> list[float]:
-            probs = self.probabilities([normalize_text(v) for v in variants])
-            return [float(p) for p in probs.flags[:, index]]
+            missing = [v for v in dict.fromkeys(variants) if v not in cache]
+            if missing:
+                probs = self.probabilities(
+                    [normalize_text(v) for v in missing], np.repeat(features, len(missing), axis=0)
+                )
+                for i, v in enumerate(missing):
+                    cache[v] = probs.flags[i]
+            return [float(cache[v][index]) for v in variants]
 
         personal = [(r.start, r.end) for r in analysis.redactions]  # never quote personal data
-        spans = occlusion_evidence(analysis.text, score, exclude=personal)
+        spans = occlusion_evidence(
+            analysis.text, score, exclude=personal, max_segments=self.options.evidence_max_segments
+        )
         return [Span(start=s.start, end=s.end, text=s.text) for s in spans]
 
 
