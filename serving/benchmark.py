@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import random
-import signal
 import socket
 import statistics
 import sys
@@ -131,7 +130,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--quick", action="store_true", help="fewer requests, skip the quality comparison")
     args = parser.parse_args()
-    from serving.launch import bento_model_for, start_service, wait_until_ready
+    from serving.launch import bento_model_for, start_service, stop_service, wait_until_ready
     from triage import get_settings
 
     settings = get_settings()
@@ -154,8 +153,7 @@ def main() -> None:
             sys.exit("the service did not become ready")
         svc = service_figures(url, texts, min(args.requests, len(texts)))
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        stop_service(proc)
     print("service /triage: " + ", ".join(f"{k} {v:.1f}" for k, v in svc.items() if k.startswith("c")))
     print(f"service /triage_batch: {svc['batch_per_s']:.1f} complaints/s")
     overhead = 1 - svc["batch_per_s"] / raw["batch_per_s"]

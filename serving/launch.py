@@ -101,6 +101,18 @@ def start_service(tag: str, host: str, port: int, settings: Settings, quiet: boo
     return subprocess.Popen(cmd, env=env, stdout=output, stderr=output, start_new_session=True)
 
 
+def stop_service(process: subprocess.Popen[Any], grace: float = 30.0) -> None:
+    """SIGTERM the service's process group; SIGKILL what is left after ``grace`` seconds."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+
+
 def serve_forever(model_ref: str = "champion", host: str | None = None, port: int | None = None) -> None:
     settings = get_settings()
     host = host or settings.host
