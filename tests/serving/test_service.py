@@ -242,15 +242,17 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(service: Service) -> N
     from schemathesis.generation import GenerationMode
 
     schema = schemathesis.openapi.from_url(f"{service.url}/docs.json")
+
+    def fuzz(path: str, mode: GenerationMode) -> None:
+        @settings(max_examples=15, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=schema[path]["POST"].as_strategy(generation_mode=mode))
+        def call(case: Any) -> None:
+            response = case.call(base_url=service.url, timeout=60)
+            assert response.status_code < 500, (path, mode.value, case.body, response.text[:300])
+
+        call()
+
     for path in ("/triage", "/triage_batch"):
-        operation = schema[path]["POST"]
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @settings(max_examples=15, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
-            @given(case=operation.as_strategy(generation_mode=mode))
-            def call(case: Any, where: str = f"{path} {mode.value}") -> None:
-                response = case.call(base_url=service.url, timeout=60)
-                assert response.status_code < 500, (where, case.body, response.text[:300])
-
-            call()
+            fuzz(path, mode)
