@@ -146,11 +146,13 @@ def main() -> None:
               f"(drop {100 * (quality['none'] - quality['dynamic_int8']):.1f} points)", flush=True)
     tag = bento_model_for(args.model, settings)
     port = _free_port()
-    proc = start_service(tag, "127.0.0.1", port, settings, quiet=True)
+    log = settings.state_dir / "benchmark-service.log"
+    proc = start_service(tag, "127.0.0.1", port, settings, log=log)
+    print(f"service log: {log}", flush=True)
     url = f"http://127.0.0.1:{port}"
     try:
         if not wait_until_ready(url, proc):
-            sys.exit("the service did not become ready")
+            sys.exit(f"the service did not become ready (see {log})")
         svc = service_figures(url, texts, min(args.requests, len(texts)))
     finally:
         stop_service(proc)

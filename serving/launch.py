@@ -86,7 +86,9 @@ def wait_until_ready(url: str, process: subprocess.Popen[Any], timeout: float = 
     return False
 
 
-def start_service(tag: str, host: str, port: int, settings: Settings, quiet: bool = False) -> subprocess.Popen[Any]:
+def start_service(
+    tag: str, host: str, port: int, settings: Settings, log: Path | None = None
+) -> subprocess.Popen[Any]:
     """Start ``bentoml serve`` for the given BentoML model tag as a child process."""
     env = dict(os.environ)
     env.update({
@@ -97,8 +99,11 @@ def start_service(tag: str, host: str, port: int, settings: Settings, quiet: boo
     root = Path(__file__).resolve().parent.parent
     cmd = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host, "--port", str(port),
            "--working-dir", str(root)]
-    output = subprocess.DEVNULL if quiet else None
-    return subprocess.Popen(cmd, env=env, stdout=output, stderr=output, start_new_session=True)
+    output: Any = log.open("w") if log is not None else None
+    return subprocess.Popen(
+        cmd, env=env, stdout=output, stderr=subprocess.STDOUT if output else None,
+        start_new_session=True,
+    )
 
 
 def stop_service(process: subprocess.Popen[Any], grace: float = 30.0) -> None:

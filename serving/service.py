@@ -129,7 +129,9 @@ class ComplaintTriage:
     async def triage(self, **fields: Any) -> Prediction:
         start = time.perf_counter()
         complaint = Complaint.model_validate(fields)
-        out = await self.model.to_async.triage_many([complaint.model_dump(mode="json")])
+        out = await _with_retry(
+            lambda: self.model.to_async.triage_many([complaint.model_dump(mode="json")])
+        )
         prediction = Prediction.model_validate(out[0])
         self._record([prediction])
         _log_request("/triage", start, [prediction])
@@ -140,13 +142,30 @@ class ComplaintTriage:
         self, complaints: BatchOfComplaints = Field(description="1 to the batch limit (default 256) complaints.")  # noqa: B008
     ) -> dict[str, list[Prediction]]:
         start = time.perf_counter()
-        out = await self.model.to_async.triage_list(
-            [Complaint.model_validate(c.model_dump()).model_dump(mode="json") for c in complaints]
-        )
+        payload = [Complaint.model_validate(c.model_dump()).model_dump(mode="json") for c in complaints]
+        out = await _with_retry(lambda: self.model.to_async.triage_list(payload))
         predictions = [Prediction.model_validate(o) for o in out]
         self._record(predictions)
         _log_request("/triage_batch", start, predictions)
         return {"results": predictions}
+
+
+async def _with_retry(call: Any, attempts: int = 3) -> Any:
+    """Call the model service, retrying when a pooled keep-alive connection was dropped.
+
+    Under concurrent load the internal client can pick a connection that the model service
+    has just closed (aiohttp's ServerDisconnectedError): the request never reached the model,
+    so sending it again is safe.
+    """
+    import aiohttp
+
+    for attempt in range(attempts):
+        try:
+            return await call()
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            if attempt == attempts - 1:
+                raise
+    raise RuntimeError("unreachable")
 
 
 def _configure_request_log() -> None:

@@ -19,6 +19,7 @@ from triage._registry import (
     configure_mlflow,
     mlflow_client,
     pip_requirements,
+    registry_cache_dir,
 )
 
 
@@ -66,7 +67,7 @@ def train_tracked(
             card.write_text(model_card(config, result, data, taxonomy), encoding="utf-8")
             mlflow.log_artifact(str(card))
             version, alias = _log_and_register(folder, name, run.info.run_id, config.register_model)
-            model_dir = settings.model_cache / "registry" / name / (version or run.info.run_id)
+            model_dir = registry_cache_dir(settings, name, version or run.info.run_id)
             if not model_dir.exists():
                 import shutil
 

@@ -72,6 +72,18 @@ def find_model_folder(root: str | Path) -> Path | None:
     return None
 
 
+def registry_cache_dir(settings: Settings, name: str, version: str) -> Path:
+    """Local copy of a registered version, keyed by the registry it came from.
+
+    The model cache is shared by every project folder of a user, and version numbers restart
+    in each registry, so the registry URI is part of the key.
+    """
+    import hashlib
+
+    registry = hashlib.sha256(settings.mlflow_registry_uri.encode()).hexdigest()[:12]
+    return settings.model_cache / "registry" / registry / name / version
+
+
 def resolve_model(ref: str = CHAMPION, settings: Settings | None = None) -> ResolvedModel:
     """Turn a model reference into a local folder, downloading registry artefacts once."""
     settings = settings or get_settings()
@@ -82,7 +94,7 @@ def resolve_model(ref: str = CHAMPION, settings: Settings | None = None) -> Reso
             raise ModelNotFoundError(f"{ref}: not a triage model folder (no {MODEL_FILE})")
         return ResolvedModel(folder, f"local:{local.resolve().name}")
     name, version = registry_version(ref, settings)
-    cache = settings.model_cache / "registry" / name / version
+    cache = registry_cache_dir(settings, name, version)
     folder = find_model_folder(cache) if cache.exists() else None
     if folder is None:
         folder = _download(name, version, cache)
