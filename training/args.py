@@ -23,6 +23,19 @@ class DataSource(BaseModel):
     max_train: int | None = Field(default=None, ge=1)
 
 
+class NgramConfig(BaseModel):
+    """The n-gram branch of a training config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    max_n: int = Field(default=3, ge=1, le=5)
+    min_df: int = Field(default=2, ge=1)
+    max_terms: int = Field(default=300_000, ge=100)
+    c_grid: list[float] = Field(default_factory=lambda: [1.0, 3.0, 10.0, 30.0, 100.0], min_length=1)
+    blend_steps: int = Field(default=21, ge=2)
+
+
 class TrainingConfig(BaseModel):
     """Base model, data mix, sequence length, schedule, seed and device of a run."""
 
@@ -37,6 +50,7 @@ class TrainingConfig(BaseModel):
     trainable_top_layers: int | Literal["all"] = 2
     freeze_word_embeddings: bool = True
     lexicon_features: bool = True
+    ngram_branch: NgramConfig = Field(default_factory=NgramConfig)
     keep_layers: int | None = Field(default=None, ge=1)
 
     epochs: int = Field(default=8, ge=1)

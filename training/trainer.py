@@ -337,6 +337,18 @@ class Trainer:
             model.load_state_dict(best_state, strict=False)
         model.eval()
         dev_logits = self.predict_logits(model, dev_inputs, depth, pad, cached, "dev")
+        ngram_report: dict[str, dict[str, float]] = {}
+        if cfg.ngram_branch.enabled:
+            t0 = time.perf_counter()
+            from training.ngram_heads import fit_ngram_heads
+
+            model.ngrams, ngram_report = fit_ngram_heads(
+                self.data.train, self.data.dev,
+                (dev_logits.category, dev_logits.flags, dev_logits.departments),
+                model.spec, cfg.ngram_branch, progress=self.progress,
+            )
+            dev_logits = self._with_ngrams(model, self.data.dev, dev_logits)
+            timings["ngram_s"] = time.perf_counter() - t0
         model.spec.calibration = calibrate(
             category_logits=dev_logits.category,
             category_labels=self.data.dev.category,
@@ -357,13 +369,25 @@ class Trainer:
             t0 = time.perf_counter()
             test_ids = tokenize(self.data.test.records, tokenizer, model.spec)
             self._features["test"] = self.split_features(self.data.test, model.spec)
-            test_logits = self.predict_logits(model, test_ids, 0, pad, False, "test")
+            test_logits = self._with_ngrams(
+                model, self.data.test, self.predict_logits(model, test_ids, 0, pad, False, "test")
+            )
             test_metrics = split_metrics(test_logits, self.data.test, self.taxonomy, model.spec)
             timings["test_s"] = time.perf_counter() - t0
-        model.spec.training.update({"best_epoch": best_epoch, "depth_cached": depth})
+        model.spec.training.update(
+            {"best_epoch": best_epoch, "depth_cached": depth, "ngram_branch": ngram_report}
+        )
         return TrainingResult(
             model, tokenizer, history, dev_metrics, test_metrics, timings, best_epoch, dev_logits
         )
+
+    @staticmethod
+    def _with_ngrams(model: TriageModel, split: SplitData, logits: SplitLogits) -> SplitLogits:
+        """The encoder's logits blended with the n-gram branch, as serving computes them."""
+        if model.ngrams is None:
+            return logits
+        texts = [normalize_text(r.text) for r in split.records]
+        return SplitLogits(*model.ngrams.apply(texts, (logits.category, logits.flags, logits.departments)))
 
     def split_features(self, split: SplitData, spec: ModelSpec) -> np.ndarray:
         """Lexicon features from the same text pipeline that serving uses."""

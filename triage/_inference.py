@@ -125,9 +125,10 @@ class Triager:
         self.taxonomy = taxonomy or Taxonomy.model_validate(model.spec.taxonomy)
         self._check_taxonomy()
         if self.options.quantize == "dynamic_int8" and self.device.type == "cpu":
-            model = torch.ao.quantization.quantize_dynamic(  # type: ignore[attr-defined,no-untyped-call]
+            model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
                 model, {torch.nn.Linear}, dtype=torch.qint8
             )
+        self.ngrams = model.ngrams
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
         self.model_version = model_version
@@ -209,6 +210,8 @@ class Triager:
                     outs, (heads.category, heads.flags, heads.departments), strict=True
                 ):
                     out[chunk] = tensor.float().cpu().numpy()
+        if self.ngrams is not None:
+            return self.ngrams.apply(normalized_texts, outs)
         return outs[0], outs[1], outs[2]
 
     def probabilities(

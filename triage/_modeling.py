@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from triage._ngrams import NgramHeads
+
 HEADS_FILE = "heads.safetensors"
 MODEL_FILE = "triage_model.json"
 ENCODER_DIR = "encoder"
@@ -87,6 +89,8 @@ class TriageModel(nn.Module):
         self.category_head = nn.Linear(hidden, len(spec.categories))
         self.flag_head = nn.Linear(hidden, len(spec.flags))
         self.department_head = nn.Linear(hidden, len(spec.departments))
+        # the n-gram branch, fitted after the encoder (None: encoder logits alone)
+        self.ngrams: NgramHeads | None = None
 
     # -- the encoder, split by depth -------------------------------------------------------
     @property
@@ -179,6 +183,8 @@ class TriageModel(nn.Module):
         self.encoder.save_pretrained(folder / ENCODER_DIR)  # type: ignore[operator]
         tokenizer.save_pretrained(folder / ENCODER_DIR)
         save_file(self.head_state(), str(folder / HEADS_FILE))
+        if self.ngrams is not None:
+            self.ngrams.save(folder)
         (folder / MODEL_FILE).write_text(
             json.dumps(self.spec.to_json(), ensure_ascii=False, indent=2), encoding="utf-8"
         )
@@ -197,5 +203,6 @@ def load_triage_model(folder: Path) -> tuple[TriageModel, Any]:
     missing = [m for m in missing if not m.startswith("encoder.")]
     if missing or unexpected:
         raise ValueError(f"head weights do not match: missing {missing}, unexpected {unexpected}")
+    model.ngrams = NgramHeads.load(folder)
     model.eval()
     return model, tokenizer

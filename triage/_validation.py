@@ -148,7 +148,7 @@ def validate_files(paths: list[Path], taxonomy_path: Path | None = None) -> Vali
                 else:
                     seen[rid] = (raw.path, raw.line)
             if isinstance(raw.obj.get("text"), str):
-                texts[path].append((rid, raw.obj["text"]))  # type: ignore[arg-type]
+                texts[path].append((rid, raw.obj["text"]))
     train = [p for p in paths if "train" in p.name]
     held_out = [p for p in paths if "test" in p.name or "dev" in p.name]
     for tr in train:

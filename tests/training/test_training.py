@@ -68,6 +68,56 @@ def test_training_is_deterministic_and_calibrated(tiny_base: Path, tiny_data: di
     assert "category_macro_f1" in first.test_metrics
 
 
+def test_ngram_branch_is_saved_and_served_as_trained(
+    tiny_base: Path, tiny_data: dict[str, Path], tmp_path: Path
+) -> None:
+    from training.trainer import save_model
+    from triage._inference import Triager
+    from triage.text import normalize_text
+
+    tax = load_taxonomy()
+    cfg = tiny_config(tiny_base, tiny_data)
+    data = load_training_data(cfg, tax)
+    result = Trainer(cfg, tax, data, progress=False).fit()
+    ngrams = result.model.ngrams
+    assert ngrams is not None and len(ngrams.vocabulary) > 0
+    assert set(result.model.spec.training["ngram_branch"]) == {"category", "flags", "departments"}
+    assert all(a >= 0 and b >= 0 for a, b in ngrams.blend.values())
+    save_model(result, tmp_path / "model")
+    triager = Triager.from_folder(tmp_path / "model")
+    assert triager.ngrams is not None and triager.ngrams.blend == ngrams.blend
+    texts = [normalize_text(r.text) for r in data.dev.records]
+    assert result.dev_logits is not None
+    served = triager.logits(texts)
+    # training saw the frozen layers through a bf16 cache: equal up to that rounding
+    np.testing.assert_allclose(served[0], result.dev_logits.category, atol=2e-3)
+    np.testing.assert_allclose(served[1], result.dev_logits.flags, atol=2e-3)
+
+    off = Trainer(cfg.model_copy(update={"ngram_branch": cfg.ngram_branch.model_copy(update={"enabled": False})}),
+                  tax, data, progress=False).fit()
+    assert off.model.ngrams is None
+
+
+def test_ngram_branch_skips_heads_without_known_labels() -> None:
+    from training.args import NgramConfig
+    from training.ngram_heads import fit_ngram_heads
+    from triage._modeling import ModelSpec
+
+    tax = load_taxonomy()
+    texts = ["信用卡被盗刷了", "客服态度很差", "合同条款没有履行", "卡被盗刷，钱没了", "态度恶劣挂电话", "说好的利率不兑现"] * 3
+    cats = ["product_quality", "service_attitude", "contract_performance"] * 6
+    records = [LabelledRecord(id=str(i), text=t, category=c, known=frozenset({"category"}))
+               for i, (t, c) in enumerate(zip(texts, cats, strict=True))]
+    split = targets(records, [1.0] * len(records), tax)
+    spec = ModelSpec(categories=tax.category_names, flags=tax.flag_names, departments=tax.department_names)
+    encoder = (np.zeros((len(records), 3), np.float32), np.zeros((len(records), 4), np.float32),
+               np.zeros((len(records), 6), np.float32))
+    heads, report = fit_ngram_heads(split, split, encoder, spec, NgramConfig(min_df=1), progress=False)
+    assert heads.blend["flags"] == (1.0, 0.0) and heads.blend["departments"] == (1.0, 0.0)
+    assert not heads.weights[:, 3:].any()  # no flag or department was ever known: nothing learnt
+    assert heads.blend["category"][1] > 0 and report["category"]["dev_blend"] == 1.0
+
+
 def test_full_fine_tune_mode_runs(tiny_base: Path, tiny_data: dict[str, Path]) -> None:
     tax = load_taxonomy()
     cfg = tiny_config(tiny_base, tiny_data, trainable_top_layers="all", epochs=1)

@@ -78,7 +78,7 @@ def test_bad_yaml_names_the_line(tmp_path: Path) -> None:
 def test_unknown_flag_in_policy_rule(tmp_path: Path) -> None:
     data = _default()
     data["urgency_levels"][0]["when_any_flag"] = ["fund_safty"]  # type: ignore[index]
-    with pytest.raises(ConfigError, match="unknown flag.*fund_safty"):
+    with pytest.raises(ConfigError, match=r"unknown flag.*fund_safty"):
         load_taxonomy(_write(tmp_path, data))
 
 
