@@ -159,7 +159,7 @@ def recipe_predictions(
     train_s = time.perf_counter() - start
     triager = Triager(
         result.model, result.tokenizer, model_version=f"benchmark-{data.name}", taxonomy=taxonomy,
-        options=InferenceOptions(batch_size=32, quantize="none", device=device, evidence_fallback=False),
+        options=InferenceOptions(batch_size=32, quantize="none", device=device, evidence_fallback="off"),
     )
     start = time.perf_counter()
     probs = triager.probabilities([normalize_text(r.text) for r in data.test])

@@ -39,7 +39,11 @@ class InferenceOptions:
     num_threads: int | None = None
     quantize: Literal["none", "dynamic_int8"] = "none"
     device: str = "auto"
-    evidence_fallback: bool = True
+    # When a raised flag has no lexicon hit: "ngram" quotes the n-grams that raise the flag's
+    # n-gram score most (exact, near free; occlusion where the model has no n-gram branch),
+    # "occlusion" re-scores the text with each clause removed (faithful to the whole model,
+    # up to 8 extra passes), "off" leaves such a flag without evidence.
+    evidence_fallback: Literal["ngram", "occlusion", "off"] = "ngram"
     evidence_max_segments: int = 8  # bounds the occlusion batch for long complaints
 
 
@@ -337,13 +341,26 @@ class Triager:
     def _evidence(
         self, flag: str, analysis: Any, cache: dict[str, np.ndarray] | None = None
     ) -> list[Span]:
-        """Lexicon hits; else the clauses whose removal lowers the flag's score most (occlusion)."""
+        """Lexicon hits; else the n-grams or clauses that drove the flag's score."""
         hits = list(analysis.lexicon_evidence.get(flag, ()))
-        if hits or not self.options.evidence_fallback:
+        mode = self.options.evidence_fallback
+        if hits or mode == "off":
             return [Span(start=h.start, end=h.end, text=h.text) for h in hits]
+        index = self.spec.flags.index(flag)
+        personal = [(r.start, r.end) for r in analysis.redactions]  # never quote personal data
+        if mode == "ngram" and self.ngrams is not None:
+            found = self.ngrams.evidence(analysis.normalized, "flags", index, exclude=personal)
+            if found:
+                return [Span(start=a, end=b, text=analysis.text[a:b]) for a, b in found]
+        return self._occlusion_evidence(index, analysis, personal, cache)
+
+    def _occlusion_evidence(
+        self, index: int, analysis: Any, personal: list[tuple[int, int]],
+        cache: dict[str, np.ndarray] | None,
+    ) -> list[Span]:
+        """The clauses whose removal lowers the flag's score most."""
         from triage.text import normalize_text, occlusion_evidence
 
-        index = self.spec.flags.index(flag)
         cache = {} if cache is None else cache
         # The flag had no lexicon hit, so removing a clause cannot remove one: the variants
         # reuse the complaint's own lexicon inputs instead of re-running the text pipeline.
@@ -359,7 +376,6 @@ class Triager:
                     cache[v] = probs.flags[i]
             return [float(cache[v][index]) for v in variants]
 
-        personal = [(r.start, r.end) for r in analysis.redactions]  # never quote personal data
         spans = occlusion_evidence(
             analysis.text, score, exclude=personal, max_segments=self.options.evidence_max_segments
         )

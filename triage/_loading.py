@@ -29,6 +29,7 @@ def load_triager(
         batch_size=batch_size,
         num_threads=settings.num_threads,
         quantize=cast(Literal["none", "dynamic_int8"], quantize or settings.quantize),
+        evidence_fallback=settings.evidence_fallback,
     )
     return Triager.from_folder(
         resolved.folder,

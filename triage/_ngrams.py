@@ -32,17 +32,32 @@ _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z]+(?:'[a-
 HEAD_NAMES = ("category", "flags", "departments")
 
 
-def ngram_tokens(text: str) -> list[str]:
-    """CJK characters, lower-cased Latin words and numbers (as ``0``), in text order."""
-    tokens = []
+def _located_tokens(text: str) -> list[tuple[str, int, int]]:
+    out = []
     for match in _TOKEN.finditer(text):
         token = match.group()
         if token[0].isdigit():
             token = "0"
         elif token.isascii():
             token = token.lower()
-        tokens.append(token)
-    return tokens
+        out.append((token, match.start(), match.end()))
+    return out
+
+
+def ngram_tokens(text: str) -> list[str]:
+    """CJK characters, lower-cased Latin words and numbers (as ``0``), in text order."""
+    return [t for t, _, _ in _located_tokens(text)]
+
+
+def ngram_occurrences(text: str, max_n: int) -> dict[str, list[tuple[int, int]]]:
+    """Where each token n-gram occurs, as character spans of ``text``."""
+    tokens = _located_tokens(text)
+    where: dict[str, list[tuple[int, int]]] = {}
+    for n in range(1, max_n + 1):
+        for i in range(len(tokens) - n + 1):
+            term = " ".join(t for t, _, _ in tokens[i : i + n])
+            where.setdefault(term, []).append((tokens[i][1], tokens[i + n - 1][2]))
+    return where
 
 
 def ngrams(text: str, max_n: int) -> Counter[str]:
@@ -109,6 +124,11 @@ class NgramVocabulary:
         return cls(list(obj["terms"]), np.asarray(obj["idf"], dtype=np.float32), int(obj["max_n"]))  # type: ignore[call-overload]
 
 
+def _crosses(text: str, end: int, start: int) -> bool:
+    """Whether the gap between two spans holds a clause break (they stay separate)."""
+    return any(c in "。！？；!?;\n" for c in text[end:start])
+
+
 def blend_logits(encoder: np.ndarray, ngram: np.ndarray, scales: tuple[float, float]) -> np.ndarray:
     return (scales[0] * encoder + scales[1] * ngram).astype(np.float32)
 
@@ -133,6 +153,40 @@ class NgramHeads:
         z = np.asarray(x @ self.weights, dtype=np.float32) + self.bias
         a, b, _ = self.sizes
         return z[:, :a], z[:, a : a + b], z[:, a + b :]
+
+    def evidence(
+        self, normalized_text: str, head: str, label: int, *,
+        exclude: Sequence[tuple[int, int]] = (), max_terms: int = 3, min_share: float = 0.3,
+    ) -> list[tuple[int, int]]:
+        """Spans of the n-grams that raise one label's n-gram score most (exact attribution).
+
+        A linear model's score is a sum over the text's n-grams, so each n-gram's share is
+        its TF-IDF value times its weight. The strongest positive terms (at least
+        ``min_share`` of the top one) are located in the text, never inside an excluded
+        span (personal data), and overlapping or touching occurrences are merged.
+        """
+        column = {h: i for i, h in enumerate(HEAD_NAMES)}[head]
+        column = sum(self.sizes[:column]) + label
+        row = self.vocabulary.transform([normalized_text])
+        share = row.data * self.weights[row.indices, column]
+        order = [k for k in np.argsort(-share) if share[k] > 0]
+        if not order:
+            return []
+        chosen = [self.vocabulary.terms[row.indices[k]] for k in order if share[k] >= min_share * share[order[0]]]
+        where = ngram_occurrences(normalized_text, self.vocabulary.max_n)
+        spans = []
+        for term in chosen[:max_terms]:
+            spans += [
+                (a, b) for a, b in where.get(term, ())
+                if not any(a < e and s < b for s, e in exclude)
+            ]
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(spans):
+            if merged and a <= merged[-1][1] + 1 and not _crosses(normalized_text, merged[-1][1], a):
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+            else:
+                merged.append((a, b))
+        return merged
 
     def combine(
         self, encoder: Sequence[np.ndarray], ngram: Sequence[np.ndarray]

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     num_threads: int | None = None
     # dynamic int8 costs ~5 points of category macro-F1 on the starter test (serving/README.md)
     quantize: Literal["none", "dynamic_int8"] = "none"
+    # evidence for a flag the lexicon does not explain: n-gram attribution, occlusion, or none
+    evidence_fallback: Literal["ngram", "occlusion", "off"] = "ngram"
     host: str = "127.0.0.1"
     port: int = 3000
 

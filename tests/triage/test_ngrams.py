@@ -73,3 +73,34 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 def test_odd_texts_featurise(text: str) -> None:
     vocab = NgramVocabulary.fit(TEXTS, max_n=3, min_df=1)
     assert vocab.transform([text]).shape == (1, len(vocab))
+
+
+def _flag_heads(strong: dict[str, float]) -> NgramHeads:
+    """A branch whose first flag is raised by the given terms only."""
+    vocab = NgramVocabulary.fit(TEXTS, max_n=2, min_df=1)
+    weights = np.zeros((len(vocab), 13), np.float32)
+    for term, w in strong.items():
+        weights[vocab.terms.index(term), 3] = w
+    return NgramHeads(vocab, weights, np.zeros(13, np.float32), (3, 4, 6), {})
+
+
+def test_evidence_quotes_the_terms_that_raise_the_flag() -> None:
+    heads = _flag_heads({"盗 刷": 2.0, "盗": 1.0, "态 度": -3.0})
+    text = "信用卡被盗刷，客服态度也差"
+    spans = heads.evidence(text, "flags", 0)
+    assert [text[a:b] for a, b in spans] == ["盗刷"]  # overlapping terms merged, negative ignored
+    assert heads.evidence(text, "flags", 1) == []  # nothing raises the second flag
+
+
+def test_evidence_never_quotes_an_excluded_span() -> None:
+    heads = _flag_heads({"skimmed": 2.0, "card": 1.5})
+    text = "My card was skimmed at the ATM, £200 gone"
+    start = text.index("skimmed")
+    spans = heads.evidence(text, "flags", 0, exclude=[(start, start + 7)])
+    assert [text[a:b] for a, b in spans] == ["card"]
+
+
+def test_evidence_keeps_clauses_apart() -> None:
+    heads = _flag_heads({"盗 刷": 2.0, "差": 1.5})
+    text = "信用卡被盗刷，客服态度也差"
+    assert [text[a:b] for a, b in heads.evidence(text, "flags", 0)] == ["盗刷", "差"]
