@@ -1,7 +1,7 @@
 """Serving benchmark: latency and throughput of the real service on localhost, beside the raw
 inference object, so the service's overhead is a ratio. Prints figures; asserts nothing.
 
-    python -m serving.benchmark [--model champion] [--requests 200] [--quick]
+    python -m serving.benchmark [--model champion] [--compare REF ...] [--requests 200] [--quick]
 """
 
 from __future__ import annotations
@@ -73,21 +73,34 @@ def raw_figures(ref: str, texts: list[str], quantize: str) -> dict[str, float]:
     }
 
 
-def quality_figures(ref: str) -> dict[str, float]:
-    """Category macro-F1 on the starter test split, fp32 vs dynamic int8."""
+def fast_path_figures(refs: list[str], texts: list[str]) -> list[dict[str, object]]:
+    """Each model, fp32 and dynamic int8: starter-test category macro-F1 and raw speed."""
     from triage import read_records
     from triage._loading import load_triager
     from triage._metrics import macro_f1
     from triage._schema import Complaint
 
     records = read_records("datasets/starter/test.jsonl")
-    out = {}
-    for quantize in ("none", "dynamic_int8"):
-        triager = load_triager(ref, quantize=quantize)
-        preds = triager.triage([Complaint(text=r.text) for r in records])
-        gold = [r.category or "" for r in records]
-        out[quantize] = macro_f1(gold, [p.category.label for p in preds], triager.spec.categories)
-    return out
+    gold = [r.category or "" for r in records]
+    rows: list[dict[str, object]] = []
+    for ref in refs:
+        for quantize in ("none", "dynamic_int8"):
+            triager = load_triager(ref, batch_size=32, quantize=quantize)
+            preds = triager.triage([Complaint(text=r.text) for r in records])
+            singles = []
+            for text in texts[:40]:
+                t0 = time.perf_counter()
+                triager.triage([Complaint(text=text)])
+                singles.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            triager.triage([Complaint(text=t) for t in texts[:128]])
+            rows.append({
+                "model": triager.model_version, "layers": triager.model.num_layers, "quantize": quantize,
+                "macro_f1": macro_f1(gold, [p.category.label for p in preds], triager.spec.categories),
+                "single_p50_ms": statistics.median(singles[5:]),
+                "batch_per_s": 128 / (time.perf_counter() - t0),
+            })
+    return rows
 
 
 def service_figures(url: str, texts: list[str], requests: int) -> dict[str, float]:
@@ -128,7 +141,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="champion")
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--quick", action="store_true", help="fewer requests, skip the quality comparison")
+    parser.add_argument("--quick", action="store_true", help="fewer requests, skip the fast-path comparison")
+    parser.add_argument("--compare", action="append", default=[], metavar="REF",
+                        help="another model (e.g. a folder or models:/complaint-triage/N) for the fast-path table")
     args = parser.parse_args()
     from serving.launch import bento_model_for, start_service, stop_service, wait_until_ready
     from triage import get_settings
@@ -141,9 +156,12 @@ def main() -> None:
     raw = raw_figures(args.model, texts, quantize)
     print("raw inference object: " + ", ".join(f"{k} {v:.1f}" for k, v in raw.items()), flush=True)
     if not args.quick:
-        quality = quality_figures(args.model)
-        print(f"starter test category macro-F1: fp32 {quality['none']:.3f}, dynamic int8 {quality['dynamic_int8']:.3f} "
-              f"(drop {100 * (quality['none'] - quality['dynamic_int8']):.1f} points)", flush=True)
+        print("fast path (in-process, starter test split; 128-complaint batch):", flush=True)
+        print("| model | layers | quantize | category macro-F1 | single p50 ms | batch complaints/s |", flush=True)
+        print("|---|---|---|---|---|---|", flush=True)
+        for row in fast_path_figures([args.model, *args.compare], texts):
+            print(f"| {row['model']} | {row['layers']} | {row['quantize']} | {row['macro_f1']:.3f} | "
+                  f"{row['single_p50_ms']:.0f} | {row['batch_per_s']:.1f} |", flush=True)
     tag = bento_model_for(args.model, settings)
     port = _free_port()
     log = settings.state_dir / "benchmark-service.log"
