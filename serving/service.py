@@ -67,7 +67,8 @@ def _load_triager() -> Any:
         raise RuntimeError(f"BentoML model {tag} holds no triage model")
     version = bento_model.info.labels.get("model_version", f"bentoml:{bento_model.tag}")
     options = InferenceOptions(
-        batch_size=MAX_BATCH_SIZE, num_threads=settings.num_threads, quantize=settings.quantize
+        batch_size=MAX_BATCH_SIZE, num_threads=settings.num_threads, quantize=settings.quantize,
+        evidence_fallback=settings.evidence_fallback,
     )
     return Triager.from_folder(
         folder, model_version=version, taxonomy=configured_taxonomy(settings), options=options
