@@ -8,12 +8,10 @@ from pathlib import Path
 from triage import ModelNotFoundError, get_settings, go_offline
 from triage._registry import CHAMPION, registry_version
 
-DEFAULT_CONFIG = Path("training/configs/default.yaml")
-
-
-def ensure_champion(config_path: Path = DEFAULT_CONFIG) -> str:
-    """Return the champion's version, training and registering the default model if none."""
+def ensure_champion(config_path: Path | None = None) -> str:
+    """Return the champion's version, training and registering the first-run recipe if none."""
     settings = get_settings()
+    config_path = config_path or settings.first_run_config
     try:
         name, version = registry_version(CHAMPION, settings)
         print(f"champion is {name}/{version}: reusing it", file=sys.stderr)

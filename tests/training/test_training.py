@@ -169,3 +169,23 @@ def test_tracked_run_registers_champion_then_challenger(
     run = mlflow.get_run(first.run_id)
     assert "final_dev_category_macro_f1" in run.data.metrics
     assert any(k.startswith("data.tiny.") for k in run.data.tags)
+
+
+def test_first_run_trains_the_configured_recipe_once(
+    tiny_base: Path, tiny_data: dict[str, Path], isolated_state: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    import yaml
+
+    from training.bootstrap import ensure_champion
+    from triage import get_settings
+
+    recipe = isolated_state.parent / "first-run.yaml"
+    cfg = tiny_config(tiny_base, tiny_data, epochs=1, max_steps=2, name="first-run")
+    recipe.write_text(yaml.safe_dump(cfg.model_dump(mode="json")), encoding="utf-8")
+    monkeypatch.setenv("TRIAGE_FIRST_RUN_CONFIG", str(recipe))
+    get_settings.cache_clear()
+    assert ensure_champion() == "1"
+    assert str(recipe) in capsys.readouterr().err
+    assert ensure_champion() == "1"  # a champion exists: reused, nothing trained
+    assert "reusing it" in capsys.readouterr().err
