@@ -8,6 +8,7 @@ from pathlib import Path
 from triage import ModelNotFoundError, get_settings, go_offline
 from triage._registry import CHAMPION, registry_version
 
+
 def ensure_champion(config_path: Path | None = None) -> str:
     """Return the champion's version, training and registering the first-run recipe if none."""
     settings = get_settings()
