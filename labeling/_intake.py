@@ -72,6 +72,13 @@ def locate_span(text: str, start: int, end: int, snippet: str) -> tuple[int, int
     return best, best + len(snippet)
 
 
+def locate_quote(text: str, span: dict[str, Any]) -> tuple[int, int] | None:
+    """Where a prediction's evidence span or entity (start, end, text) lies in the stored text."""
+    return locate_span(
+        text, int(span.get("start", -1)), int(span.get("end", -1)), str(span.get("text", ""))
+    )
+
+
 def relocate_prediction(payload: dict[str, Any]) -> dict[str, Any]:
     """A copy of a prediction whose evidence and entity offsets point into ``redacted_text``.
 
@@ -86,12 +93,7 @@ def relocate_prediction(payload: dict[str, Any]) -> dict[str, Any]:
         flag = dict(flag)
         evidence = []
         for span in flag.get("evidence") or []:
-            where = locate_span(
-                text,
-                int(span.get("start", -1)),
-                int(span.get("end", -1)),
-                str(span.get("text", "")),
-            )
+            where = locate_quote(text, span)
             if where:
                 evidence.append({**span, "start": where[0], "end": where[1]})
         flag["evidence"] = evidence
@@ -100,12 +102,7 @@ def relocate_prediction(payload: dict[str, Any]) -> dict[str, Any]:
     out["urgency"] = urgency
     entities = []
     for entity in out.get("entities") or []:
-        where = locate_span(
-            text,
-            int(entity.get("start", -1)),
-            int(entity.get("end", -1)),
-            str(entity.get("text", "")),
-        )
+        where = locate_quote(text, entity)
         if where:
             entities.append({**entity, "start": where[0], "end": where[1]})
     out["entities"] = entities

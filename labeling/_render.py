@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from labeling._intake import locate_span
+from labeling._intake import locate_quote
 
 
 @dataclass(frozen=True)
@@ -42,24 +42,14 @@ def marks_for(
     for flag in (prediction.get("urgency") or {}).get("flags") or []:
         name = str(flag.get("label", ""))
         for span in flag.get("evidence") or []:
-            where = locate_span(
-                text,
-                int(span.get("start", -1)),
-                int(span.get("end", -1)),
-                str(span.get("text", "")),
-            )
+            where = locate_quote(text, span)
             if where:
                 marks.append(Mark(where[0], where[1], f"ev ev-{_css(name)}", label_name(name)))
             else:
                 hidden.append(label_name(name))
     for entity in prediction.get("entities") or []:
         name = str(entity.get("label", ""))
-        where = locate_span(
-            text,
-            int(entity.get("start", -1)),
-            int(entity.get("end", -1)),
-            str(entity.get("text", "")),
-        )
+        where = locate_quote(text, entity)
         if where:
             value = entity.get("value")
             title = f"{label_name(name)}: {value}" if value not in (None, "") else label_name(name)
