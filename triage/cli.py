@@ -27,6 +27,19 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
+def _is_settings_error(exc: Exception) -> bool:
+    from pydantic import ValidationError
+
+    return isinstance(exc, ValidationError) and exc.title == "Settings"
+
+
+def _settings_message(exc: Any) -> str:
+    """Name the environment variable and the problem: TRIAGE_QUANTIZE: Input should be ..."""
+    err = exc.errors()[0]
+    name = "TRIAGE_" + "_".join(str(p) for p in err["loc"]).upper()
+    return f"invalid setting {name}: {err['msg']}"
+
+
 def friendly_errors(func: F) -> F:
     """Turn exceptions into one clear line and an exit code (traceback only with --debug)."""
 
@@ -47,6 +60,8 @@ def friendly_errors(func: F) -> F:
         except Exception as exc:
             if debug:
                 raise
+            if _is_settings_error(exc):
+                _fail(_settings_message(exc), 2)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             _fail(f"{type(exc).__name__}: {first} (rerun with --debug for the traceback)", 1)
 

@@ -102,3 +102,19 @@ def test_console_script_exits_cleanly_on_bad_input(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_bad_setting_names_the_variable(
+    tmp_path: Path, isolated_state: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from triage import get_settings
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "hello"}) + "\n")
+    monkeypatch.setenv("TRIAGE_EVIDENCE_FALLBACK", "bogus")
+    get_settings.cache_clear()
+    code, out = run("predict", "--input", str(src))
+    assert code == 2
+    assert out.strip() == (
+        "error: invalid setting TRIAGE_EVIDENCE_FALLBACK: Input should be 'ngram', 'occlusion' or 'off'"
+    )
