@@ -128,7 +128,7 @@ def dataset_taxonomy(labels: Sequence[tuple[str, str]]) -> Taxonomy:
 # -- the two systems -----------------------------------------------------------------------------
 def recipe_predictions(
     data: BenchmarkData, taxonomy: Taxonomy, *, config_path: Path, max_train: int | None,
-    epochs: int | None, device: str, progress: bool,
+    epochs: int | None, device: str, progress: bool, save_model_to: Path | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
     """Fine-tune with the project's Trainer and predict the test rows through Triager."""
     from training.args import DataSource, load_training_config
@@ -157,6 +157,10 @@ def recipe_predictions(
     start = time.perf_counter()
     result = Trainer(config, taxonomy, split_data, progress=progress).fit()
     train_s = time.perf_counter() - start
+    if save_model_to is not None:
+        from training.trainer import save_model
+
+        save_model(result, save_model_to)
     triager = Triager(
         result.model, result.tokenizer, model_version=f"benchmark-{data.name}", taxonomy=taxonomy,
         options=InferenceOptions(batch_size=32, quantize="none", device=device, evidence_fallback="off"),
@@ -205,7 +209,7 @@ def score(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str], seed:
 def run_benchmark(
     dataset: str, *, datasets_dir: Path, config_path: Path = DEFAULT_CONFIG,
     max_train: int | None = None, epochs: int | None = None, device: str = "auto",
-    progress: bool = True, seed: int = 0,
+    progress: bool = True, seed: int = 0, save_model_to: Path | None = None,
 ) -> dict[str, Any]:
     folder = datasets_dir / dataset
     if not folder.is_dir():
@@ -222,7 +226,7 @@ def run_benchmark(
         print("the project's recipe ...", file=sys.stderr)
     recipe, recipe_info = recipe_predictions(
         data, taxonomy, config_path=config_path, max_train=max_train, epochs=epochs, device=device,
-        progress=progress,
+        progress=progress, save_model_to=save_model_to,
     )
     diff, low, high = paired_bootstrap_macro_f1_difference(
         gold, recipe, tfidf, labels, resamples=1000, seed=seed
@@ -282,11 +286,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="Override the config's epochs.")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", type=Path, default=None, help="Also write the result as JSON.")
+    parser.add_argument("--save-model", type=Path, default=None,
+                        help="Keep the recipe's trained model in this folder (to read its errors later).")
     args = parser.parse_args(argv)
     try:
         result = run_benchmark(
             args.dataset, datasets_dir=args.datasets_dir or get_settings().shared_datasets_dir,
             config_path=args.config, max_train=args.max_train, epochs=args.epochs, device=args.device,
+            save_model_to=args.save_model,
         )
     except TriageError as exc:
         print(f"error: {exc}", file=sys.stderr)

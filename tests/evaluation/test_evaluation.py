@@ -441,3 +441,39 @@ def test_heimao_reader_and_dataset_taxonomy(tmp_path: Path) -> None:
     assert taxonomy.category_names == ["debt_collection_conduct", "other"]
     assert taxonomy.flag_names == load_taxonomy().flag_names
     assert slug("Credit reporting, credit repair services, or other") == "credit_reporting_credit_repair_services_or_other"
+
+
+def test_real_benchmark_end_to_end_keeps_the_model(tmp_path: Path, tiny_base: Path) -> None:
+    """Both systems run on the same test rows; --save-model leaves a loadable model folder."""
+    import yaml
+
+    from evaluation.benchmark_real import main
+    from tests.conftest import TINY_TEXTS
+    from triage._inference import Triager
+
+    folder = tmp_path / "datasets" / "heimao_fin6"
+    folder.mkdir(parents=True)
+    (folder / "labels.csv").write_text(
+        "label_id,label_zh,label_en,mech3_label_zh\n0,催收行为类,debt_collection_conduct,x\n"
+        "1,价格收费类,pricing_fees,y\n", encoding="utf-8",
+    )
+    rows = "".join(f"{text},{int(cat == 'contract_performance')}\n"
+                   for text, cat, _, _ in TINY_TEXTS["zh"])
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}.csv").write_text(rows, encoding="utf-8")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "tiny", "base_model": str(tiny_base), "max_length": 64, "trainable_top_layers": 1,
+        "epochs": 1, "batch_size": 4, "seed": 3,
+        "sources": [{"name": "replaced", "train": "unused.jsonl", "dev": "unused.jsonl"}],
+    }), encoding="utf-8")
+    out, kept = tmp_path / "result.json", tmp_path / "kept"
+    main(["--dataset", "heimao_fin6", "--datasets-dir", str(tmp_path / "datasets"),
+          "--config", str(config), "--device", "cpu", "--out", str(out), "--save-model", str(kept)])
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["test_records"] == len(TINY_TEXTS["zh"])
+    assert set(result["recipe"]["per_class_f1"]) == {"debt_collection_conduct", "pricing_fees"}
+    low, high = result["difference"]["paired_ci"]
+    assert low <= result["difference"]["recipe_minus_tfidf_macro_f1"] <= high
+    triager = Triager.from_folder(kept)
+    assert triager.spec.categories == ["debt_collection_conduct", "pricing_fees"]
