@@ -60,6 +60,19 @@ def ngram_occurrences(text: str, max_n: int) -> dict[str, list[tuple[int, int]]]
     return where
 
 
+def is_quotable(term: str) -> bool:
+    """Whether an n-gram means something to a reviewer on its own.
+
+    A lone CJK character ("在", "万") or a bare number carries weight in the linear model but
+    explains nothing when highlighted; two or more tokens, or one Latin word of three letters
+    or more ("skimmed"), do.
+    """
+    tokens = term.split(" ")
+    if len(tokens) > 1:
+        return True
+    return tokens[0].isascii() and tokens[0].isalpha() and len(tokens[0]) >= 3
+
+
 def ngrams(text: str, max_n: int) -> Counter[str]:
     """Counts of the token 1..max_n grams of a text (tokens joined by a space)."""
     tokens = ngram_tokens(text)
@@ -161,15 +174,18 @@ class NgramHeads:
         """Spans of the n-grams that raise one label's n-gram score most (exact attribution).
 
         A linear model's score is a sum over the text's n-grams, so each n-gram's share is
-        its TF-IDF value times its weight. The strongest positive terms (at least
-        ``min_share`` of the top one) are located in the text, never inside an excluded
-        span (personal data), and overlapping or touching occurrences are merged.
+        its TF-IDF value times its weight. The strongest positive quotable terms (at least
+        ``min_share`` of the top one; a lone character only when nothing else raised the
+        score) are located in the text, never inside an excluded span (personal data), and
+        overlapping or touching occurrences are merged.
         """
         column = {h: i for i, h in enumerate(HEAD_NAMES)}[head]
         column = sum(self.sizes[:column]) + label
         row = self.vocabulary.transform([normalized_text])
         share = row.data * self.weights[row.indices, column]
         order = [k for k in np.argsort(-share) if share[k] > 0]
+        quotable = [k for k in order if is_quotable(self.vocabulary.terms[row.indices[k]])]
+        order = quotable or order[:1]
         if not order:
             return []
         chosen = [self.vocabulary.terms[row.indices[k]] for k in order if share[k] >= min_share * share[order[0]]]

@@ -101,6 +101,14 @@ def test_evidence_never_quotes_an_excluded_span() -> None:
 
 
 def test_evidence_keeps_clauses_apart() -> None:
-    heads = _flag_heads({"盗 刷": 2.0, "差": 1.5})
+    heads = _flag_heads({"盗 刷": 2.0, "也 差": 1.5})
     text = "信用卡被盗刷，客服态度也差"
-    assert [text[a:b] for a, b in heads.evidence(text, "flags", 0)] == ["盗刷", "差"]
+    assert [text[a:b] for a, b in heads.evidence(text, "flags", 0)] == ["盗刷", "也差"]
+
+
+def test_evidence_prefers_terms_a_reviewer_can_read() -> None:
+    text = "信用卡被盗刷，客服态度也差"
+    heads = _flag_heads({"盗 刷": 1.0, "也": 3.0, "差": 2.5})  # lone characters outweigh it
+    assert [text[a:b] for a, b in heads.evidence(text, "flags", 0)] == ["盗刷"]
+    alone = _flag_heads({"也": 3.0})  # nothing else raised the score: the top term is kept
+    assert [text[a:b] for a, b in alone.evidence(text, "flags", 0)] == ["也"]
