@@ -9,7 +9,8 @@ from triage._modeling import Calibration
 _TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 81))
 
 
-def _log_softmax(x: np.ndarray) -> np.ndarray:
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax, stable for large logits."""
     z = x - x.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # type: ignore[no-any-return]
 
@@ -20,7 +21,7 @@ def fit_softmax_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     if known.sum() < 2:
         return 1.0
     lg, lb = logits[known], labels[known]
-    nll = [-_log_softmax(lg / t)[np.arange(len(lb)), lb].mean() for t in _TEMPERATURES]
+    nll = [-log_softmax(lg / t)[np.arange(len(lb)), lb].mean() for t in _TEMPERATURES]
     return float(_TEMPERATURES[int(np.argmin(nll))])
 
 
@@ -139,7 +140,7 @@ def calibrate(
         else:
             flag_thresholds[flag] = f1_threshold(scores, positive)
     z = category_logits / t_cat
-    cat_probs = np.exp(_log_softmax(z))
+    cat_probs = np.exp(log_softmax(z))
     known = category_labels >= 0
     confidence = cat_probs.max(axis=1)[known]
     correct = cat_probs.argmax(axis=1)[known] == category_labels[known]

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, f1_score
 
 from training.args import NgramConfig
-from training.calibration import fit_sigmoid_temperature, fit_softmax_temperature
+from training.calibration import fit_sigmoid_temperature, fit_softmax_temperature, log_softmax
 from training.data_mix import SplitData
 from triage._modeling import ModelSpec
 from triage._ngrams import HEAD_NAMES, NgramHeads, NgramVocabulary
@@ -38,11 +38,6 @@ class HeadFit:
     bias: np.ndarray
     c: float | None
     dev_score: float
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    z = x - x.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # type: ignore[no-any-return]
 
 
 def _macro_f1(labels: np.ndarray, logits: np.ndarray, n: int) -> float:
@@ -132,7 +127,7 @@ def _blend_category(encoder: np.ndarray, ngram: np.ndarray, labels: np.ndarray, 
     def evaluate(w: float) -> tuple[float, float]:
         z = (1 - w) * encoder / t_e + w * ngram / t_g
         t = fit_softmax_temperature(z, labels)
-        nll = -_log_softmax(z[known] / t)[np.arange(int(known.sum())), labels[known]].mean()
+        nll = -log_softmax(z[known] / t)[np.arange(int(known.sum())), labels[known]].mean()
         return round(_macro_f1(labels, z, n), 3), -float(nll)
 
     return _choose(evaluate, t_e, t_g, steps)

@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     model_cache: Path = Field(default_factory=_default_cache)
     shared_datasets_dir: Path = Path("../shared/datasets")
     taxonomy_path: Path | None = None
-    # the recipe `make run` trains when no champion exists (training/configs/fast.yaml: the
-    # 4-layer student that meets the serving speed targets; see serving/README.md)
+    # the recipe `make run` trains when no champion exists; training/configs/fast.yaml is the
+    # 4-layer student that meets the serving speed targets (see serving/README.md)
     first_run_config: Path = Path("training/configs/default.yaml")
 
     mlflow_tracking_uri: str = ""
