@@ -30,7 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from triage import ConfigError, LabelledRecord, Taxonomy, TriageError, get_settings, go_offline
+from triage import (
+    ConfigError,
+    InputError,
+    LabelledRecord,
+    Taxonomy,
+    TriageError,
+    get_settings,
+    go_offline,
+)
 from triage._metrics import (
     accuracy,
     bootstrap_macro_f1_interval,
@@ -274,6 +282,14 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def check_model_destination(folder: Path) -> None:
+    """Refuse a --save-model target before training (minutes to hours), not after it."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--save-model {folder}: exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise InputError(f"--save-model {folder}: folder is not empty (nothing is overwritten)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     go_offline()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -290,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="Keep the recipe's trained model in this folder (to read its errors later).")
     args = parser.parse_args(argv)
     try:
+        if args.save_model is not None:
+            check_model_destination(args.save_model)
         result = run_benchmark(
             args.dataset, datasets_dir=args.datasets_dir or get_settings().shared_datasets_dir,
             config_path=args.config, max_train=args.max_train, epochs=args.epochs, device=args.device,

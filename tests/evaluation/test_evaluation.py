@@ -477,3 +477,23 @@ def test_real_benchmark_end_to_end_keeps_the_model(tmp_path: Path, tiny_base: Pa
     assert low <= result["difference"]["recipe_minus_tfidf_macro_f1"] <= high
     triager = Triager.from_folder(kept)
     assert triager.spec.categories == ["debt_collection_conduct", "pricing_fees"]
+
+
+@pytest.mark.parametrize("kind", ["file", "non-empty folder"])
+def test_real_benchmark_refuses_a_save_target_before_training(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evaluation.benchmark_real import main
+
+    target = tmp_path / "target"
+    if kind == "file":
+        target.write_text("keep me", encoding="utf-8")
+    else:
+        target.mkdir()
+        (target / "notes.txt").write_text("keep me", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_info:  # no data set folder needed: refused first
+        main(["--datasets-dir", str(tmp_path / "absent"), "--save-model", str(target)])
+    assert exit_info.value.code == 2
+    assert "--save-model" in capsys.readouterr().err
+    kept = target if kind == "file" else target / "notes.txt"
+    assert kept.read_text(encoding="utf-8") == "keep me"
