@@ -78,6 +78,7 @@ def calibrated_probabilities(
 
 
 LEXICON_PREFIX = "lexicon:"
+MAX_EVIDENCE_SPANS = 8  # lexicon hits quoted per raised flag
 
 
 def lexicon_feature_names(flags: Sequence[str]) -> list[str]:
@@ -361,7 +362,8 @@ class Triager:
         self, flag: str, analysis: Any, cache: dict[str, np.ndarray] | None = None
     ) -> list[Span]:
         """Lexicon hits; else the n-grams or clauses that drove the flag's score."""
-        hits = list(analysis.lexicon_evidence.get(flag, ()))
+        # the first hits in reading order: a complaint repeating one phrase is not a longer quote
+        hits = list(analysis.lexicon_evidence.get(flag, ()))[:MAX_EVIDENCE_SPANS]
         mode = self.options.evidence_fallback
         if hits or mode == "off":
             return [Span(start=h.start, end=h.end, text=h.text) for h in hits]

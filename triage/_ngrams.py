@@ -30,6 +30,10 @@ NGRAM_WEIGHTS_FILE = "ngram_heads.safetensors"
 
 _TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[A-Za-z]+(?:'[a-z]+)?|\d+(?:[.,]\d+)*")
 HEAD_NAMES = ("category", "flags", "departments")
+# Evidence stays a quote, not a paragraph: each term is quoted where it first occurs (at most
+# this often), and touching occurrences merge only up to this many characters.
+MAX_OCCURRENCES = 2
+MAX_SPAN_CHARS = 40
 
 
 def _located_tokens(text: str) -> list[tuple[str, int, int]]:
@@ -179,8 +183,7 @@ class NgramHeads:
         score) are located in the text, never inside an excluded span (personal data), and
         overlapping or touching occurrences are merged.
         """
-        column = {h: i for i, h in enumerate(HEAD_NAMES)}[head]
-        column = sum(self.sizes[:column]) + label
+        column = sum(self.sizes[: HEAD_NAMES.index(head)]) + label
         row = self.vocabulary.transform([normalized_text])
         share = row.data * self.weights[row.indices, column]
         order = [k for k in np.argsort(-share) if share[k] > 0]
@@ -195,10 +198,14 @@ class NgramHeads:
             spans += [
                 (a, b) for a, b in where.get(term, ())
                 if not any(a < e and s < b for s, e in exclude)
-            ]
+            ][:MAX_OCCURRENCES]
         merged: list[tuple[int, int]] = []
         for a, b in sorted(spans):
-            if merged and a <= merged[-1][1] + 1 and not _crosses(normalized_text, merged[-1][1], a):
+            if (
+                merged and a <= merged[-1][1] + 1
+                and max(merged[-1][1], b) - merged[-1][0] <= MAX_SPAN_CHARS
+                and not _crosses(normalized_text, merged[-1][1], a)
+            ):
                 merged[-1] = (merged[-1][0], max(merged[-1][1], b))
             else:
                 merged.append((a, b))

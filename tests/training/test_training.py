@@ -189,3 +189,18 @@ def test_first_run_trains_the_configured_recipe_once(
     assert str(recipe) in capsys.readouterr().err
     assert ensure_champion() == "1"  # a champion exists: reused, nothing trained
     assert "reusing it" in capsys.readouterr().err
+
+
+def test_lexicon_evidence_is_capped_on_repetitive_text(tiny_base: Path, tiny_data: dict[str, Path]) -> None:
+    """A complaint repeating one phrase 3,000 times quotes its first hits, not 3,000 spans."""
+    from training.trainer import build_model
+    from triage._inference import MAX_EVIDENCE_SPANS, Triager
+
+    tax = load_taxonomy()
+    model, tokenizer = build_model(tiny_config(tiny_base, tiny_data), tax)
+    triager = Triager(model, tokenizer, model_version="tiny")
+    analysis = triager.text.analyse_many(["卡被盗刷了，" * 3000])[0]
+    assert len(analysis.lexicon_evidence["fund_safety"]) > MAX_EVIDENCE_SPANS
+    spans = triager._evidence("fund_safety", analysis)
+    assert [s.start for s in spans] == [h.start for h in analysis.lexicon_evidence["fund_safety"]][:MAX_EVIDENCE_SPANS]
+    assert all(s.text == "被盗刷" for s in spans)

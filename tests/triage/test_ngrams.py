@@ -112,3 +112,10 @@ def test_evidence_prefers_terms_a_reviewer_can_read() -> None:
     assert [text[a:b] for a, b in heads.evidence(text, "flags", 0)] == ["盗刷"]
     alone = _flag_heads({"也": 3.0})  # nothing else raised the score: the top term is kept
     assert [text[a:b] for a, b in alone.evidence(text, "flags", 0)] == ["也"]
+
+
+def test_evidence_stays_a_quote_on_repetitive_text() -> None:
+    heads = _flag_heads({"盗 刷": 2.0})
+    text = "盗刷" * 5000
+    spans = heads.evidence(text, "flags", 0)
+    assert spans and all(b - a <= 40 for a, b in spans) and len(spans) <= 3
