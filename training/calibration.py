@@ -56,20 +56,36 @@ def fbeta_threshold(scores: np.ndarray, positive: np.ndarray, beta: float) -> fl
     return best_t
 
 
-def recall_threshold(
-    scores: np.ndarray, positive: np.ndarray, recall_target: float, min_precision: float = 0.5
-) -> float:
-    """The highest threshold that keeps recall at or above the target.
+def _highest_threshold_at_recall(positive_scores: np.ndarray, recall: float) -> float:
+    """The highest threshold that still raises a ``recall`` share of the dev positives."""
+    allowed_misses = int(np.floor((1 - recall) * positive_scores.size + 1e-9))
+    return min(float(positive_scores[allowed_misses]), 0.5)
 
-    On a small dev split one odd positive can drag that threshold to ~0 and flood the queue
-    with false alarms; when precision there falls below ``min_precision`` the threshold with
-    the best F2 (recall weighed four times precision) is used instead.
+
+def recall_threshold(
+    scores: np.ndarray,
+    positive: np.ndarray,
+    recall_target: float,
+    *,
+    recall_floor: float | None = None,
+    precision_target: float = 0.85,
+    min_precision: float = 0.5,
+) -> float:
+    """The highest threshold that keeps dev recall at or above the target.
+
+    With a few dozen dev positives, a 0.98 target means "catch every one", so the single
+    hardest dev positive sets the threshold. When precision there falls below
+    ``precision_target`` and a ``recall_floor`` is given, the highest threshold holding
+    recall at the floor is used instead (one or two dev positives may be missed, the queue is
+    no longer flooded). When precision is still below ``min_precision``, the threshold with the
+    best F2 (recall weighed four times precision) is used.
     """
     pos = np.sort(scores[positive.astype(bool)])
     if pos.size == 0:
         return 0.5
-    allowed_misses = int(np.floor((1 - recall_target) * pos.size + 1e-9))
-    threshold = min(float(pos[allowed_misses]), 0.5)
+    threshold = _highest_threshold_at_recall(pos, recall_target)
+    if recall_floor is not None and _precision_at(scores, positive, threshold) < precision_target:
+        threshold = max(threshold, _highest_threshold_at_recall(pos, min(recall_floor, recall_target)))
     if _precision_at(scores, positive, threshold) < min_precision:
         threshold = min(fbeta_threshold(scores, positive, 2.0), 0.5)
     return threshold
@@ -124,6 +140,8 @@ def calibrate(
     departments: list[str],
     fund_safety_recall_target: float,
     review_accuracy_target: float,
+    fund_safety_recall_floor: float | None = None,
+    fund_safety_precision_target: float = 0.85,
     review_flag_margin: float = 0.4,
 ) -> Calibration:
     """Fit everything the inference object needs to turn logits into decisions."""
@@ -136,7 +154,13 @@ def calibrate(
         known = flag_mask[:, j] > 0
         scores, positive = flag_probs[known, j], flag_targets[known, j]
         if flag == "fund_safety":
-            flag_thresholds[flag] = recall_threshold(scores, positive, fund_safety_recall_target)
+            flag_thresholds[flag] = recall_threshold(
+                scores,
+                positive,
+                fund_safety_recall_target,
+                recall_floor=fund_safety_recall_floor,
+                precision_target=fund_safety_precision_target,
+            )
         else:
             flag_thresholds[flag] = f1_threshold(scores, positive)
     z = category_logits / t_cat
@@ -154,6 +178,8 @@ def calibrate(
         review_flag_margin=review_flag_margin,
         notes={
             "fund_safety_recall_target": fund_safety_recall_target,
+            "fund_safety_recall_floor": fund_safety_recall_floor,
+            "fund_safety_precision_target": fund_safety_precision_target,
             "review_accuracy_target": review_accuracy_target,
             "dev_category_records": int(known.sum()),
         },

@@ -361,6 +361,8 @@ class Trainer:
             flags=model.spec.flags,
             departments=model.spec.departments,
             fund_safety_recall_target=cfg.fund_safety_recall_target,
+            fund_safety_recall_floor=cfg.fund_safety_recall_floor,
+            fund_safety_precision_target=cfg.fund_safety_precision_target,
             review_accuracy_target=cfg.review_accuracy_target,
         )
         dev_metrics = split_metrics(dev_logits, self.data.dev, self.taxonomy, model.spec)

@@ -132,6 +132,26 @@ def test_recall_threshold_keeps_recall() -> None:
     assert ((scores >= t) & (positive == 1)).sum() == 3
 
 
+def test_recall_threshold_holds_the_floor_when_the_target_floods_the_queue() -> None:
+    # 20 positives, one of them scored like the negatives: catching it (recall 1.0) would raise
+    # all 15 negatives too; the 0.95 floor lets that one go and keeps precision at 1.0.
+    positives = np.r_[0.02, np.linspace(0.6, 0.99, 19)]
+    scores = np.r_[positives, np.full(15, 0.05)]
+    positive = np.r_[np.ones(20), np.zeros(15)]
+    assert recall_threshold(scores, positive, 0.98) == pytest.approx(0.02)
+    t = recall_threshold(scores, positive, 0.98, recall_floor=0.95, precision_target=0.85)
+    assert t == pytest.approx(0.5)  # thresholds are capped at 0.5
+    assert ((scores >= t) & (positive == 1)).sum() == 19
+    assert ((scores >= t) & (positive == 0)).sum() == 0
+
+
+def test_recall_threshold_keeps_the_target_when_precision_is_good() -> None:
+    scores = np.r_[np.linspace(0.3, 0.99, 20), np.full(30, 0.1)]
+    positive = np.r_[np.ones(20), np.zeros(30)]
+    t = recall_threshold(scores, positive, 0.98, recall_floor=0.95, precision_target=0.85)
+    assert t == pytest.approx(0.3)
+
+
 def test_review_cut_reaches_accuracy_target() -> None:
     conf = np.array([0.99, 0.95, 0.9, 0.6, 0.5])
     correct = np.array([1, 1, 1, 0, 1])
