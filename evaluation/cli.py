@@ -92,7 +92,8 @@ def evaluate(
         f"(unknown left out: category {counts['category']['left_out_unknown']}, flags "
         f"{counts['urgency_flags']['left_out_unknown']}, owner {counts['departments']['left_out_unknown']}) "
         f"in {time.perf_counter() - start:.0f}s: macro-F1 {_num(m['category']['macro_f1'])} "
-        f"[{_num(ci[0])}, {_num(ci[1])}], fund_safety recall {_num(m['flags']['fund_safety_recall'])}, "
+        f"[{_num(ci[0])}, {_num(ci[1])}], fund_safety recall {_num(m['flags']['fund_safety_recall'])} "
+        f"precision {_num(m['flags'].get('fund_safety_precision'))}, "
         f"owner top-1 {_num(m['owner']['top1'])}, ECE {_num(m['calibration']['ece'])}, {auto}, "
         f"{_num(m['latency'].get('ms_per_complaint'), 1)} ms/complaint; report {page}"
         + (f"; MLflow run {run_id}" if run_id else ""),

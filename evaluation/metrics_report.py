@@ -25,6 +25,7 @@ from triage._metrics import (
     multilabel_prf,
     paired_bootstrap_macro_f1_difference,
     per_class_prf,
+    precision_at_recall,
     reliability_bins,
     top_k_hit,
 )
@@ -149,6 +150,9 @@ def flag_metrics(
         if detail:
             positive = [flag in s for s in gold_sets]
             row["average_precision"] = finite(average_precision(preds.flag_scores[rows, j], positive))
+            row["precision_at_recall_95"] = finite(
+                precision_at_recall(preds.flag_scores[rows, j], positive, 0.95)
+            )
         per_flag[flag] = row
     present = [f for f in flags if table[f]["support"] > 0]
     fund = per_flag.get("fund_safety", {})
@@ -156,6 +160,7 @@ def flag_metrics(
         "evaluated": len(gold_sets),
         "macro_f1": float(np.mean([table[f]["f1"] for f in present])) if present else None,
         "fund_safety_recall": fund.get("recall"),
+        "fund_safety_precision": fund.get("precision"),
         "fund_safety_threshold": fund.get("threshold"),
         "fund_safety_support": fund.get("support", 0),
         "per_flag": per_flag,

@@ -228,6 +228,16 @@ def precision_recall_points(
     return s[last], precision, recall
 
 
+def precision_at_recall(scores: Sequence[float], positive: Sequence[bool], recall: float) -> float:
+    """The best precision of any threshold whose recall reaches ``recall``: what the ranking
+    allows, independent of the threshold the model ships with; nan without positives."""
+    _, precision, recalls = precision_recall_points(scores, positive)
+    ok = recalls >= recall - 1e-12
+    if recalls.size == 0 or recalls[-1] == 0 or not ok.any():
+        return float("nan")
+    return float(precision[ok].max())
+
+
 def average_precision(scores: Sequence[float], positive: Sequence[bool]) -> float:
     """Area under the step precision-recall curve (sklearn's definition); nan without positives."""
     _, precision, recall = precision_recall_points(scores, positive)

@@ -22,6 +22,7 @@ from triage._metrics import (
     label_codes,
     macro_f1,
     paired_bootstrap_macro_f1_difference,
+    precision_at_recall,
     reliability_bins,
 )
 from triage._settings import get_settings
@@ -105,6 +106,16 @@ def test_average_precision_matches_sklearn() -> None:
     scores, positive = rng.random(80), rng.random(80) < 0.3
     assert average_precision(scores, positive) == pytest.approx(average_precision_score(positive, scores))
     assert np.isnan(average_precision(scores, np.zeros(80, dtype=bool)))
+
+
+def test_precision_at_recall_is_the_best_threshold_holding_recall() -> None:
+    # ranked: P N P N N P -> recall 2/3 at precision 2/3, recall 1 at precision 1/2
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    positive = np.array([1, 0, 1, 0, 0, 1], dtype=bool)
+    assert precision_at_recall(scores, positive, 0.3) == pytest.approx(1.0)
+    assert precision_at_recall(scores, positive, 0.6) == pytest.approx(2 / 3)
+    assert precision_at_recall(scores, positive, 0.95) == pytest.approx(0.5)
+    assert np.isnan(precision_at_recall(scores, np.zeros(6, dtype=bool), 0.95))
 
 
 def test_heads_by_hand_with_unknown_fields_left_out(taxonomy: Taxonomy) -> None:
