@@ -62,6 +62,22 @@ def _highest_threshold_at_recall(positive_scores: np.ndarray, recall: float) -> 
     return min(float(positive_scores[allowed_misses]), 0.5)
 
 
+def _recall_first_threshold(
+    scores: np.ndarray, positive: np.ndarray, recall_floor: float, precision_target: float
+) -> float:
+    """The threshold with the highest dev recall whose precision holds ``precision_target``,
+    never below ``recall_floor``; when no threshold holds both, the highest one at the floor."""
+    pos_scores = np.sort(scores[positive.astype(bool)])
+    floor_threshold = _highest_threshold_at_recall(pos_scores, recall_floor)
+    best_t, best_recall = floor_threshold, -1.0
+    for t in pos_scores[pos_scores <= floor_threshold]:
+        raised = scores >= t
+        recall = float((raised & positive.astype(bool)).sum() / pos_scores.size)
+        if _precision_at(scores, positive, float(t)) >= precision_target and recall > best_recall:
+            best_t, best_recall = float(t), recall
+    return best_t
+
+
 def recall_threshold(
     scores: np.ndarray,
     positive: np.ndarray,
@@ -73,11 +89,11 @@ def recall_threshold(
 ) -> float:
     """The highest threshold that keeps dev recall at or above the target.
 
-    With a few dozen dev positives, a 0.98 target means "catch every one", so the single
+    With a few dozen dev positives a 0.98 target means "catch every one", so the single
     hardest dev positive sets the threshold. When precision there falls below
-    ``precision_target`` and a ``recall_floor`` is given, the highest threshold holding
-    recall at the floor is used instead (one or two dev positives may be missed, the queue is
-    no longer flooded). When precision is still below ``min_precision``, the threshold with the
+    ``precision_target`` and a ``recall_floor`` is given, recall still comes first: the
+    threshold with the highest dev recall whose precision holds the precision target, never
+    below the floor. When precision is still below ``min_precision``, the threshold with the
     best F2 (recall weighed four times precision) is used.
     """
     pos = np.sort(scores[positive.astype(bool)])
@@ -85,7 +101,8 @@ def recall_threshold(
         return 0.5
     threshold = _highest_threshold_at_recall(pos, recall_target)
     if recall_floor is not None and _precision_at(scores, positive, threshold) < precision_target:
-        threshold = max(threshold, _highest_threshold_at_recall(pos, min(recall_floor, recall_target)))
+        floor = min(recall_floor, recall_target)
+        threshold = max(threshold, _recall_first_threshold(scores, positive, floor, precision_target))
     if _precision_at(scores, positive, threshold) < min_precision:
         threshold = min(fbeta_threshold(scores, positive, 2.0), 0.5)
     return threshold

@@ -145,6 +145,17 @@ def test_recall_threshold_holds_the_floor_when_the_target_floods_the_queue() -> 
     assert ((scores >= t) & (positive == 0)).sum() == 0
 
 
+def test_recall_threshold_takes_the_most_recall_that_holds_the_precision_target() -> None:
+    # 40 positives: the target (catch all 40) costs precision 0.63; the floor alone would stop
+    # at 38 of 40; 39 of 40 still holds precision 0.93, so recall comes first and that is taken.
+    positives = np.r_[0.01, 0.1, 0.2, np.linspace(0.6, 0.99, 37)]
+    scores = np.r_[positives, np.full(20, 0.05), np.full(3, 0.15)]
+    positive = np.r_[np.ones(40), np.zeros(23)]
+    t = recall_threshold(scores, positive, 0.98, recall_floor=0.95, precision_target=0.85)
+    assert t == pytest.approx(0.1)
+    assert ((scores >= t) & (positive == 1)).sum() == 39
+
+
 def test_recall_threshold_keeps_the_target_when_precision_is_good() -> None:
     scores = np.r_[np.linspace(0.3, 0.99, 20), np.full(30, 0.1)]
     positive = np.r_[np.ones(20), np.zeros(30)]
