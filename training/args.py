@@ -72,8 +72,9 @@ class TrainingConfig(BaseModel):
     num_threads: int | None = None
 
     fund_safety_recall_target: float = Field(default=0.98, gt=0, le=1)
-    # When precision at the target is below fund_safety_precision_target, hold recall at the
-    # floor instead (null: always the target). See training/README.md.
+    # When dev precision at the target is below fund_safety_precision_target, take the most
+    # dev recall that holds that precision, never below the floor (null: always the target).
+    # See training/README.md.
     fund_safety_recall_floor: float | None = Field(default=0.95, gt=0, le=1)
     fund_safety_precision_target: float = Field(default=0.85, gt=0, le=1)
     review_accuracy_target: float = Field(default=0.95, gt=0, le=1)

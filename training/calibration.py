@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from triage._metrics import precision_recall_points
 from triage._modeling import Calibration
 
 _TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 81))
@@ -63,19 +64,16 @@ def _highest_threshold_at_recall(positive_scores: np.ndarray, recall: float) -> 
 
 
 def _recall_first_threshold(
-    scores: np.ndarray, positive: np.ndarray, recall_floor: float, precision_target: float
+    scores: np.ndarray, positive: np.ndarray, floor_threshold: float, precision_target: float
 ) -> float:
     """The threshold with the highest dev recall whose precision holds ``precision_target``,
-    never below ``recall_floor``; when no threshold holds both, the highest one at the floor."""
-    pos_scores = np.sort(scores[positive.astype(bool)])
-    floor_threshold = _highest_threshold_at_recall(pos_scores, recall_floor)
-    best_t, best_recall = floor_threshold, -1.0
-    for t in pos_scores[pos_scores <= floor_threshold]:
-        raised = scores >= t
-        recall = float((raised & positive.astype(bool)).sum() / pos_scores.size)
-        if _precision_at(scores, positive, float(t)) >= precision_target and recall > best_recall:
-            best_t, best_recall = float(t), recall
-    return best_t
+    never above ``floor_threshold`` (the floor's own threshold, returned when none holds)."""
+    thresholds, precision, recall = precision_recall_points(scores, positive.astype(bool))
+    ok = (precision >= precision_target) & (thresholds <= floor_threshold)
+    if not ok.any():
+        return floor_threshold
+    best = recall[ok].max()
+    return float(thresholds[ok & (recall == best)].max())
 
 
 def recall_threshold(
@@ -101,8 +99,10 @@ def recall_threshold(
         return 0.5
     threshold = _highest_threshold_at_recall(pos, recall_target)
     if recall_floor is not None and _precision_at(scores, positive, threshold) < precision_target:
-        floor = min(recall_floor, recall_target)
-        threshold = max(threshold, _recall_first_threshold(scores, positive, floor, precision_target))
+        floor_threshold = _highest_threshold_at_recall(pos, min(recall_floor, recall_target))
+        threshold = max(
+            threshold, _recall_first_threshold(scores, positive, floor_threshold, precision_target)
+        )
     if _precision_at(scores, positive, threshold) < min_precision:
         threshold = min(fbeta_threshold(scores, positive, 2.0), 0.5)
     return threshold
